@@ -1,0 +1,227 @@
+"""The local stack's supervisor: ``csvpipe up``, ``down`` and ``status`` for the local profile.
+
+It starts the embedded AWS emulator, provisions buckets, queue, notification and catalog
+database (idempotently), starts the local Lambda and the event source, and records what runs in
+``<data_dir>/.csvpipe/stack.json`` so other commands can find and stop it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from emulators.aws_emulator import AwsEmulator, is_ready
+from emulators.event_source import EventSource
+from emulators.glue_jobs import after_preprocess
+from emulators.lambda_runtime import FunctionConfig, LocalLambda
+from pipeline.aws import Clients
+from pipeline.errors import StackError
+from pipeline.provision import provision
+from pipeline.runs import now_iso
+from pipeline.settings import Settings
+
+HANDLER = "pipeline.preprocess.handler.handler"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+log = logging.getLogger("csvpipe.stack")
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.state_dir / "stack.json"
+
+
+def log_dir(settings: Settings) -> Path:
+    return settings.state_dir / "logs"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
+
+
+def read_state(settings: Settings) -> dict[str, Any] | None:
+    """The running stack's state, or None when none runs (a stale file is removed)."""
+    path = state_path(settings)
+    try:
+        state = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if not _alive(int(state.get("pid", 0))):
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def _write_state(settings: Settings, state: dict[str, Any]) -> None:
+    path = state_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as fh:
+        json.dump(state, fh, indent=2)
+    os.replace(fh.name, path)
+
+
+def require_local(settings: Settings) -> None:
+    if settings.profile == "aws":
+        raise StackError("the aws profile runs nothing locally: use `csvpipe deploy` for AWS")
+    if settings.profile == "localstack":
+        raise StackError(
+            "the localstack profile runs under Docker Compose (`docker compose up`); "
+            "on a machine without Docker use the default local profile"
+        )
+
+
+def function_config(settings: Settings) -> FunctionConfig:
+    environment = settings.as_env()
+    # The handler inside the Lambda reaches the emulator with its own credentials, as on AWS.
+    if settings.aws_access_key_id and settings.aws_secret_access_key:
+        environment["AWS_ACCESS_KEY_ID"] = settings.aws_access_key_id
+        environment["AWS_SECRET_ACCESS_KEY"] = settings.aws_secret_access_key
+    return FunctionConfig(
+        name=settings.lambda_function_name,
+        handler=HANDLER,
+        timeout=settings.lambda_timeout,
+        memory_mb=settings.lambda_memory_mb,
+        region=settings.region,
+        environment=environment,
+        tmp_dir=settings.state_dir / "lambda-tmp",
+        log_path=log_dir(settings) / "lambda.log",
+    )
+
+
+def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Run the stack in this process until SIGINT or SIGTERM."""
+    require_local(settings)
+    existing = read_state(settings)
+    if existing:
+        raise StackError(
+            f"the local stack is already running (pid {existing['pid']}); stop it with `csvpipe down`"
+        )
+    stopping = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    emulator = AwsEmulator(settings.emulator_host, settings.emulator_port, log_dir(settings) / "emulator.log")
+    function: LocalLambda | None = None
+    source: EventSource | None = None
+    poller: threading.Thread | None = None
+    try:
+        emulator.start()
+        clients = Clients(settings)
+        queue = provision(clients)
+        function = LocalLambda(function_config(settings)).start()
+        work_dir = settings.state_dir / "glue-work"
+        source = EventSource(
+            clients, queue.url, function, on_result=lambda result: after_preprocess(clients, result, work_dir)
+        )
+        poller = threading.Thread(target=source.run, name="event-source", daemon=True)
+        poller.start()
+        state = {
+            "pid": os.getpid(),
+            "profile": settings.profile,
+            "endpoint_url": emulator.endpoint,
+            "emulator_pid": emulator.process.pid if emulator.process else None,
+            "queue_url": queue.url,
+            "dlq_url": queue.dlq_url,
+            "buckets": [settings.raw_bucket, settings.processed_bucket, settings.final_bucket],
+            "function": settings.lambda_function_name,
+            "logs": str(log_dir(settings).resolve()),
+            "started_at": now_iso(),
+        }
+        _write_state(settings, state)
+        if on_ready:
+            on_ready(state)
+        while not stopping.wait(0.5):
+            if emulator.process and emulator.process.poll() is not None:
+                raise StackError(f"the AWS emulator stopped unexpectedly; see {emulator.log_path}")
+    finally:
+        if source:
+            source.stop()
+        if function:
+            function.stop()
+        if poller:
+            poller.join(timeout=10)
+        emulator.stop()
+        state_path(settings).unlink(missing_ok=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def start_detached(settings: Settings) -> dict[str, Any]:
+    """Start the stack in a background process and wait until it is ready."""
+    require_local(settings)
+    existing = read_state(settings)
+    if existing:
+        return existing
+    logs = log_dir(settings)
+    logs.mkdir(parents=True, exist_ok=True)
+    stack_log = logs / "stack.log"
+    env = {**os.environ, **settings.as_env()}
+    with stack_log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "up"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        code = process.poll()
+        if code is not None:
+            raise StackError(_last_error(stack_log) or f"the local stack exited at start (code {code})")
+        state = read_state(settings)
+        if state and state["pid"] == process.pid and is_ready(state["endpoint_url"]):
+            return state
+        time.sleep(0.1)  # polling a starting process; bounded by START_TIMEOUT
+    process.terminate()
+    raise StackError(f"the local stack did not become ready within {START_TIMEOUT:.0f} s; see {stack_log}")
+
+
+def _last_error(log_file: Path) -> str | None:
+    lines = [line for line in log_file.read_text(errors="replace").splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("error:"):
+            return line.removeprefix("error:").strip()
+    return lines[-1] if lines else None
+
+
+def stop(settings: Settings) -> bool:
+    """Stop a running stack; False when none was running."""
+    state = read_state(settings)
+    if state is None:
+        return False
+    pid = int(state["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            state_path(settings).unlink(missing_ok=True)
+            return True
+        time.sleep(0.1)  # waiting for a clean shutdown; bounded by STOP_TIMEOUT
+    os.kill(pid, signal.SIGKILL)
+    emulator_pid = state.get("emulator_pid")
+    if emulator_pid and _alive(int(emulator_pid)):
+        os.kill(int(emulator_pid), signal.SIGKILL)
+    state_path(settings).unlink(missing_ok=True)
+    return True
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except (FileNotFoundError, IndexError):
+        return False

@@ -1,0 +1,53 @@
+"""The one place boto3 clients are built.
+
+Why: an emulator and AWS differ only by endpoint and credentials. Building every client here,
+from the settings, means every client can be pointed at the emulator (``endpoint_url=None``
+means real AWS and the standard credential chain).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from pipeline.settings import Settings
+
+
+def client(settings: Settings, service: str) -> Any:
+    """A boto3 client for ``service`` configured from ``settings``."""
+    config = Config(
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+        s3={"addressing_style": "path"} if settings.emulated else None,
+    )
+    kwargs: dict[str, Any] = {"region_name": settings.region, "config": config}
+    if settings.endpoint_url:
+        kwargs["endpoint_url"] = settings.endpoint_url
+    if settings.aws_access_key_id and settings.aws_secret_access_key:
+        kwargs["aws_access_key_id"] = settings.aws_access_key_id
+        kwargs["aws_secret_access_key"] = settings.aws_secret_access_key
+    return boto3.session.Session().client(service, **kwargs)
+
+
+@dataclass
+class Clients:
+    """The clients a piece of csvpipe needs, built lazily from one settings object."""
+
+    settings: Settings
+
+    @cached_property
+    def s3(self) -> Any:
+        return client(self.settings, "s3")
+
+    @cached_property
+    def sqs(self) -> Any:
+        return client(self.settings, "sqs")
+
+    @cached_property
+    def glue(self) -> Any:
+        return client(self.settings, "glue")

@@ -1,0 +1,266 @@
+"""The ``csvpipe`` command line: a thin layer over settings, the stack and the stages.
+
+Every command reads the settings once (``--profile``, ``--set``, ``CSVPIPE_*``, csvpipe.toml)
+and reports a user's mistake as one ``error:`` line with a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from rich.console import Console
+from rich.table import Table
+
+from pipeline import runs
+from pipeline.aws import Clients
+from pipeline.errors import CsvpipeError, UserInputError
+from pipeline.settings import Settings, describe, load_settings
+
+app = typer.Typer(
+    help="Develop an AWS CSV pipeline (S3 -> Lambda -> Glue -> QuickSight) on your machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.ensure_object(dict)["settings"]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile", "-p", help="local (default, embedded), localstack or aws. Overrides CSVPIPE_PROFILE."
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            "-s",
+            metavar="KEY=VALUE",
+            help="Override one setting for this command, e.g. --set emulator_port=4600. "
+            "See `csvpipe config show` for the keys.",
+        ),
+    ] = None,
+) -> None:
+    overrides = {}
+    for item in set_ or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserInputError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    ctx.ensure_object(dict)["settings"] = load_settings(profile=profile, overrides=overrides)
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Print the effective settings and where each value came from (secrets masked)."""
+    table = Table(title=f"csvpipe settings (profile {_settings(ctx).profile})")
+    table.add_column("setting")
+    table.add_column("value")
+    table.add_column("source")
+    for name, value, source in describe(_settings(ctx)):
+        table.add_row(name, value, source)
+    console.print(table)
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Run in the background; stop with `csvpipe down`.")
+    ] = False,
+) -> None:
+    """Start the local stack: the AWS emulator, buckets, queue, the Lambda runtime and the
+    event source. Runs in the foreground until Ctrl-C unless --detach."""
+    from emulators import stack
+
+    settings = _settings(ctx)
+    if detach:
+        state = stack.start_detached(settings)
+        console.print(
+            f"local stack running (pid {state['pid']}) at {state['endpoint_url']}; "
+            "stop it with `csvpipe down`"
+        )
+        return
+
+    def ready(state: dict[str, Any]) -> None:
+        console.print(
+            f"local stack ready at {state['endpoint_url']} "
+            f"(buckets: {', '.join(state['buckets'])}); Ctrl-C to stop",
+            markup=False,
+        )
+
+    stack.serve(settings, on_ready=ready)
+    console.print("local stack stopped")
+
+
+@app.command()
+def down(ctx: typer.Context) -> None:
+    """Stop the local stack started by `csvpipe up` or `csvpipe run`."""
+    from emulators import stack
+
+    if stack.stop(_settings(ctx)):
+        console.print("local stack stopped")
+    else:
+        console.print("no local stack is running")
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Show what runs and the latest runs."""
+    from emulators import stack
+
+    settings = _settings(ctx)
+    state = stack.read_state(settings) if settings.profile == "local" else None
+    if settings.profile == "local" and state is None:
+        console.print("local stack: not running (start it with `csvpipe up --detach`)")
+        return
+    if state:
+        console.print(f"local stack: running (pid {state['pid']}) since {state['started_at']}")
+        console.print(f"  emulator  {state['endpoint_url']} (pid {state['emulator_pid']})")
+        console.print(f"  lambda    {state['function']}   logs {state['logs']}")
+    else:
+        console.print(f"profile {settings.profile}: endpoint {settings.endpoint_url or 'AWS'}")
+    records = runs.latest_runs(Clients(settings).s3, settings.processed_bucket)
+    if not records:
+        console.print("no runs yet")
+        return
+    table = Table(title="latest runs")
+    for column in ("file", "status", "rows in", "out", "rejected", "seconds", "started"):
+        table.add_column(column)
+    for record in records:
+        rows = record.get("rows") or {}
+        table.add_row(
+            record["source"]["key"],
+            record["status"],
+            str(rows.get("in", "-")),
+            str(rows.get("out", "-")),
+            str(rows.get("rejected", "-")),
+            str(record.get("seconds", "-")),
+            record.get("started_at", ""),
+        )
+    console.print(table)
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="CSV files (.csv or .csv.gz) to run.")],
+    dataset: Annotated[
+        str | None, typer.Option(help="Dataset (catalog table) for the files; default: each file's name.")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the stages, on top of the Lambda timeout.")
+    ] = 120.0,
+) -> None:
+    """Upload FILES, follow each through every stage, and print a summary per file.
+
+    On the local profile the stack is started first when it is not running (it keeps running
+    afterwards; stop it with `csvpipe down`). Exits non-zero when any stage failed."""
+    from pipeline.ingest.upload import check_local_file
+    from pipeline.report import run_files
+
+    settings = _settings(ctx)
+    for path in files:
+        check_local_file(path)
+    if settings.profile == "local":
+        from emulators import stack
+
+        if stack.read_state(settings) is None:
+            with console.status("starting the local stack..."):
+                state = stack.start_detached(settings)
+            console.print(
+                f"local stack started at {state['endpoint_url']} (keeps running; stop it with `csvpipe down`)"
+            )
+    ok = run_files(console, Clients(settings), files, dataset, timeout + settings.lambda_timeout)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def dashboard(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option(help="Port to serve on (setting dashboard_port).")] = None,
+) -> None:
+    """Start the Streamlit dashboard (the QuickSight stand-in) on 127.0.0.1."""
+    from dashboards import APP_PATH
+
+    settings = _settings(ctx)
+    port = port or settings.dashboard_port
+    console.print(f"dashboard on http://{settings.dashboard_host}:{port} (Ctrl-C to stop)")
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_PATH),
+        "--server.address",
+        settings.dashboard_host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    try:
+        code = subprocess.call(command, env={**os.environ, **settings.as_env()})
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+
+
+def _friendly(exc: Exception) -> str | None:
+    """One line for errors that reach the CLI from AWS clients."""
+    if isinstance(exc, EndpointConnectionError):
+        return (
+            f"cannot reach {exc.kwargs.get('endpoint_url', 'the AWS endpoint')}: is the stack "
+            "running? Start it with `csvpipe up --detach`"
+        )
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"AWS error {error.get('Code')}: {error.get('Message')}"
+    if isinstance(exc, BotoCoreError):
+        return f"AWS client error: {exc}"
+    return None
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False, prog_name="csvpipe")
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except CsvpipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except (BotoCoreError, ClientError) as exc:
+        print(f"error: {_friendly(exc)}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The one error tree of csvpipe.
+
+    CsvpipeError                 anything csvpipe reports as one clear line
+    ├── ConfigError              bad settings, profile or config file (terminal)
+    ├── UserInputError           a file or argument the user gave is wrong (terminal)
+    ├── StackError               the local stack cannot start, stop or be reached (terminal)
+    └── StageError               a pipeline stage failed
+        ├── PreprocessError      the Lambda stage (see pipeline.preprocess)
+        ├── CatalogError         the crawler stage (see pipeline.catalog)
+        └── TransformError       the SQL job stage (see pipeline.transform)
+
+``retryable`` says whether trying the same work again may succeed (a transient fault) or not
+(a user mistake, a bad file): retry logic is one decision on that flag, not many.
+"""
+
+from __future__ import annotations
+
+
+class CsvpipeError(Exception):
+    """Base class: the message is one line a user can act on."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class ConfigError(CsvpipeError):
+    """Settings, profile or configuration file are wrong."""
+
+
+class UserInputError(CsvpipeError):
+    """A file, key or argument given by the user cannot be used."""
+
+
+class StackError(CsvpipeError):
+    """The local stack (emulator, runtime) cannot be started, stopped or reached."""
+
+
+class StageError(CsvpipeError):
+    """A pipeline stage failed."""
+
+
+class PreprocessError(StageError):
+    """The preprocessing (Lambda) stage failed for a whole file."""
+
+
+class CatalogError(StageError):
+    """The crawler could not infer or register a table."""
+
+
+class TransformError(StageError):
+    """A SQL transform could not run or publish its output."""

@@ -1,0 +1,1 @@
+"""The preprocessing stage: the Lambda that cleans a raw CSV into the processed bucket."""

@@ -1,0 +1,1 @@
+"""The publish stage: final outputs and the QuickSight manifests that point at them."""

@@ -1,0 +1,131 @@
+"""``csvpipe run``'s work: upload, follow with a progress display, print a summary per file."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from pipeline import layout
+from pipeline.aws import Clients
+from pipeline.follow import FileProgress, clear_records, follow
+from pipeline.ingest.upload import upload_file
+from pipeline.storage import split_s3_uri
+
+PREVIEW_ROWS = 25
+
+
+def run_files(
+    console: Console, clients: Clients, files: list[Path], dataset: str | None, timeout: float
+) -> bool:
+    """Upload and follow ``files``; True when every stage of every file succeeded."""
+    settings = clients.settings
+    uploads = []
+    for path in files:
+        key = layout.raw_key_for_upload(path.name, dataset)
+        # The same bytes at the same key are the same run: forget its old records first.
+        head = _head(clients.s3, settings.raw_bucket, key)
+        if head is not None:
+            clear_records(
+                clients.s3, settings.processed_bucket, layout.run_id(settings.raw_bucket, key, head)
+            )
+        uploads.append(upload_file(clients.s3, settings.raw_bucket, path, dataset))
+        console.print(f"uploaded {path} -> s3://{settings.raw_bucket}/{uploads[-1].key}")
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[stage]}"),
+        console=console,
+        transient=True,
+    ) as bar:
+        tasks = {
+            u.run_id: bar.add_task(u.path.name, total=len(layout.STAGES), stage="queued") for u in uploads
+        }
+
+        def changed(item: FileProgress) -> None:
+            done = sum(1 for s in layout.STAGES if s in item.records)
+            bar.update(
+                tasks[item.upload.run_id],
+                completed=done,
+                stage=("failed at " if item.failed else "") + item.stage,
+            )
+
+        results = follow(clients.s3, settings.processed_bucket, uploads, timeout, on_change=changed)
+
+    outputs: dict[str, str] = {}
+    for item in results:
+        _print_file(console, item)
+        for output in (item.records.get("transform") or {}).get("outputs", []):
+            outputs[output["output"]] = output["data"]
+    for name, uri in outputs.items():
+        _print_output(console, clients.s3, name, uri)
+    failed = [item for item in results if item.failed]
+    if failed:
+        console.print(f"[red]{len(failed)} of {len(results)} file(s) failed[/red]")
+    else:
+        console.print(f"[green]{len(results)} file(s) went through every stage[/green]")
+    return not failed
+
+
+def _head(s3: Any, bucket: str, key: str) -> str | None:
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+    except s3.exceptions.ClientError:
+        return None
+
+
+def _print_file(console: Console, item: FileProgress) -> None:
+    upload = item.upload
+    pre = item.records.get("preprocess") or {}
+    crawl = item.records.get("crawl") or {}
+    transform = item.records.get("transform") or {}
+    mark = "[red]FAILED[/red]" if item.failed else "[green]ok[/green]"
+    console.print(f"\n{mark} {upload.path}  (s3://{upload.bucket}/{upload.key}, run {upload.run_id})")
+    if error := item.error():
+        console.print(f"  error: {error}", markup=False)
+    if rows := pre.get("rows"):
+        console.print(
+            f"  rows: {rows['in']} in, {rows['out']} out, {rows['rejected']} rejected, {rows['empty']} empty"
+        )
+    if pre.get("rejects"):
+        console.print(f"  rejects: s3://{pre['rejects']['bucket']}/{pre['rejects']['key']}")
+    if crawl.get("table"):
+        schema = ", ".join(f"{c['name']} {c['type']}" for c in crawl["columns"])
+        console.print(
+            f"  table: {crawl['database']}.{crawl['table']} ({crawl['action']}): {schema}", markup=False
+        )
+    for output in transform.get("outputs", []):
+        console.print(f"  output: {output['data']} ({output['rows']} rows), manifest {output['manifest']}")
+    for skipped in transform.get("skipped", []):
+        console.print(f"  skipped: {skipped['transform']}: {skipped['reason']}")
+    timings = ", ".join(
+        f"{stage} {item.records[stage]['seconds']:.2f} s"
+        for stage in layout.STAGES
+        if stage in item.records and "seconds" in item.records[stage]
+    )
+    if timings:
+        console.print(f"  seconds: {timings}")
+
+
+def _print_output(console: Console, s3: Any, name: str, uri: str) -> None:
+    bucket, key = split_s3_uri(uri)
+    text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return
+    table = Table(title=f"{name}  ({uri})")
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows[1 : PREVIEW_ROWS + 1]:
+        table.add_row(*row)
+    console.print()
+    console.print(table)
+    if len(rows) - 1 > PREVIEW_ROWS:
+        console.print(f"  ... {len(rows) - 1 - PREVIEW_ROWS} more rows")

@@ -1,0 +1,221 @@
+"""One frozen settings object, read once at the edge and passed down.
+
+Why: every stage, emulator and the dashboard must agree on buckets, endpoints and limits, and
+the only difference between the emulator and AWS must be the endpoint and the credentials.
+
+Precedence, highest first: CLI flag (``--profile``, ``--set key=value``) > environment variable
+(``CSVPIPE_<KEY>``) > the profile's table in the TOML file > built-in defaults. Each value
+remembers where it came from, so ``csvpipe config show`` can tell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from pipeline.errors import ConfigError
+
+PROFILES = ("local", "localstack", "aws")
+PACKAGED_TRANSFORMS = Path(__file__).parent / "transforms"
+CONFIG_FILE_NAME = "csvpipe.toml"
+SECRET_FIELDS = frozenset({"aws_secret_access_key"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything csvpipe needs to know, for one profile."""
+
+    profile: str = "local"
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+
+    raw_bucket: str = "csv-raw-data-bucket"
+    processed_bucket: str = "csv-processed-data-bucket"
+    final_bucket: str = "csv-final-data-bucket"
+    queue_name: str = "csvpipe-raw-events"
+    glue_database: str = "csvpipe"
+
+    emulator_host: str = "127.0.0.1"
+    emulator_port: int = 4577
+
+    lambda_function_name: str = "csvpipe-preprocess"
+    lambda_timeout: int = 30
+    lambda_memory_mb: int = 512
+
+    transforms_dir: Path = PACKAGED_TRANSFORMS
+    data_dir: Path = Path("data")
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8501
+
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the running stack keeps its state file and logs."""
+        return self.data_dir / ".csvpipe"
+
+    @property
+    def emulated(self) -> bool:
+        """True when csvpipe talks to an emulator rather than to AWS."""
+        return self.endpoint_url is not None
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as ``CSVPIPE_*`` variables, so a child process (the Lambda runtime,
+        the dashboard) rebuilds exactly these settings."""
+        env = {}
+        for name, value in self.values().items():
+            if isinstance(value, Path):
+                value = value.resolve()
+            if value is not None:
+                env[env_var(name)] = str(value)
+        return env
+
+    def values(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sources"}
+
+
+def env_var(name: str) -> str:
+    return f"CSVPIPE_{name.upper()}"
+
+
+def _profile_defaults(profile: str, port: int, host: str) -> dict[str, Any]:
+    """What differs between profiles: the endpoint and the credentials, nothing else."""
+    if profile == "local":
+        return {
+            "endpoint_url": f"http://{host}:{port}",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+    if profile == "localstack":
+        return {
+            "endpoint_url": "http://localhost:4566",
+            "aws_access_key_id": "test",
+            "aws_secret_access_key": "test",
+        }
+    return {}
+
+
+_HINTS = get_type_hints(Settings)
+_FIELD_NAMES = tuple(f.name for f in fields(Settings) if f.name != "sources")
+
+
+def _coerce(name: str, raw: Any, source: str) -> Any:
+    hint = _HINTS[name]
+    if raw is None or (isinstance(raw, str) and raw.lower() in {"", "none"} and "None" in str(hint)):
+        if "None" not in str(hint):
+            raise ConfigError(f"setting {name!r} from {source} must not be empty")
+        return None
+    try:
+        if hint is int:
+            return int(raw)
+        if hint is Path:
+            return Path(raw)
+        return str(raw)
+    except ValueError:
+        raise ConfigError(f"setting {name!r} from {source} must be a whole number, got {raw!r}") from None
+
+
+def _read_config_file(path: Path, profile: str) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            document = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    table = document.get("profiles", {}).get(profile, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [profiles.{profile}] must be a table")
+    unknown = sorted(set(table) - set(_FIELD_NAMES))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) in [profiles.{profile}]: {', '.join(unknown)}")
+    return table
+
+
+def load_settings(
+    profile: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+) -> Settings:
+    """Build the settings with the documented precedence.
+
+    ``profile`` and ``overrides`` are the CLI flags; ``environ`` defaults to the process
+    environment; the config file is ``CSVPIPE_CONFIG`` or ``./csvpipe.toml`` when it exists.
+    """
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+
+    if profile is not None:
+        chosen, profile_source = profile, "--profile"
+    elif "CSVPIPE_PROFILE" in environ:
+        chosen, profile_source = environ["CSVPIPE_PROFILE"], "env CSVPIPE_PROFILE"
+    else:
+        chosen, profile_source = "local", "default"
+    if chosen not in PROFILES:
+        raise ConfigError(
+            f"unknown profile {chosen!r} (from {profile_source}); choose one of {', '.join(PROFILES)}"
+        )
+
+    unknown = sorted(set(overrides) - set(_FIELD_NAMES))
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(_FIELD_NAMES)}")
+
+    if config_path is None and environ.get("CSVPIPE_CONFIG"):
+        config_path = Path(environ["CSVPIPE_CONFIG"])
+        if not config_path.is_file():
+            raise ConfigError(f"config file {config_path} (from env CSVPIPE_CONFIG) does not exist")
+    elif config_path is None and Path(CONFIG_FILE_NAME).is_file():
+        config_path = Path(CONFIG_FILE_NAME)
+    from_file = _read_config_file(config_path, chosen) if config_path else {}
+
+    values: dict[str, Any] = {"profile": chosen}
+    sources: dict[str, str] = {"profile": profile_source}
+
+    def pick(name: str, defaults: Mapping[str, Any]) -> None:
+        if name in overrides:
+            raw, source = overrides[name], f"--set {name}"
+        elif env_var(name) in environ:
+            raw, source = environ[env_var(name)], f"env {env_var(name)}"
+        elif name in from_file:
+            raw, source = from_file[name], f"{config_path} [profiles.{chosen}]"
+        elif name in defaults:
+            raw, source = defaults[name], f"{chosen} profile default"
+        else:
+            raw, source = getattr(Settings, name), "default"
+        values[name] = _coerce(name, raw, source)
+        sources[name] = source
+
+    # The emulator's address feeds the local profile's endpoint, so it is resolved first.
+    for name in ("emulator_host", "emulator_port"):
+        pick(name, {})
+    defaults = _profile_defaults(chosen, values["emulator_port"], values["emulator_host"])
+    for name in _FIELD_NAMES:
+        if name not in values:
+            pick(name, defaults)
+
+    for name in ("lambda_timeout", "lambda_memory_mb", "emulator_port", "dashboard_port"):
+        if values[name] <= 0:
+            raise ConfigError(f"setting {name!r} ({sources[name]}) must be positive")
+    return Settings(**values, sources=sources)
+
+
+def describe(settings: Settings) -> list[tuple[str, str, str]]:
+    """(name, value, source) rows for ``csvpipe config show``; secrets masked."""
+    rows = []
+    for name, value in settings.values().items():
+        shown = "-" if value is None else str(value)
+        if name in SECRET_FIELDS and value:
+            shown = "****" + str(value)[-2:] if len(str(value)) > 6 else "****"
+        rows.append((name, shown, settings.sources.get(name, "default")))
+    return rows
+
+
+def replace(settings: Settings, **changes: Any) -> Settings:
+    """A copy with some values changed (for tests and child processes)."""
+    return dataclasses.replace(settings, **changes)

@@ -1,0 +1,53 @@
+"""Reading bucket data onto local disk for DuckDB.
+
+Why: the offline DuckDB wheel has no ``httpfs``, so stages copy objects to a local mirror and
+let DuckDB read files. The mirror is keyed by ETag: the crawler and the SQL jobs that read the
+same dataset in one pass download each object once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+
+# moto serves ranged GETs slowly; one GET per object up to 1 GiB is much faster against it and
+# costs nothing against S3 for the file sizes a single machine handles.
+SINGLE_GET = TransferConfig(multipart_threshold=1024**3, multipart_chunksize=256 * 1024**2)
+
+
+def list_objects(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Every object under ``prefix``, skipping csvpipe's own ``_``-prefixed folders."""
+    paginator = s3.get_paginator("list_objects_v2")
+    objects = []
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            relative = obj["Key"][len(prefix) :]
+            if any(part.startswith("_") for part in relative.split("/")):
+                continue
+            objects.append(obj)
+    return sorted(objects, key=lambda obj: obj["Key"])
+
+
+def mirror_prefix(s3: Any, bucket: str, prefix: str, root: Path) -> list[Path]:
+    """Local copies of the objects under ``prefix``, downloading only what changed."""
+    paths = []
+    for obj in list_objects(s3, bucket, prefix):
+        local = root / bucket / obj["Key"]
+        tag = local.with_name(local.name + ".etag")
+        etag = obj["ETag"].strip('"')
+        if not (local.exists() and tag.exists() and tag.read_text() == etag):
+            local.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, obj["Key"], str(local), Config=SINGLE_GET)
+            tag.write_text(etag)
+        paths.append(local)
+    return paths
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/a/b/`` -> ``("bucket", "a/b/")``."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    return bucket, key

@@ -1,0 +1,1 @@
+"""The ETL job stage: SQL-only transforms over catalog tables, run in DuckDB."""
