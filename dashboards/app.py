@@ -39,5 +39,5 @@ bars = (
     )
 )
 labels = bars.mark_text(align="left", dx=3, color="black").encode(text="movies:Q")
-st.altair_chart(bars + labels, use_container_width=True)
-st.dataframe(frame, hide_index=True, use_container_width=True)
+st.altair_chart(bars + labels, width="stretch")
+st.dataframe(frame, hide_index=True, width="stretch")

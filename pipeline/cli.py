@@ -17,6 +17,7 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pipeline import runs
 from pipeline.aws import Clients
@@ -33,7 +34,8 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-console = Console(highlight=False, soft_wrap=True)
+# Piped output (logs, CI, tests) is not cut to 80 columns: tables keep one row per line.
+console = Console(highlight=False, markup=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -77,7 +79,7 @@ def config_show(ctx: typer.Context) -> None:
     table.add_column("value")
     table.add_column("source")
     for name, value, source in describe(_settings(ctx)):
-        table.add_row(name, value, source)
+        table.add_row(Text(name), Text(value), Text(source))
     console.print(table)
 
 
@@ -105,7 +107,6 @@ def up(
         console.print(
             f"local stack ready at {state['endpoint_url']} "
             f"(buckets: {', '.join(state['buckets'])}); Ctrl-C to stop",
-            markup=False,
         )
 
     stack.serve(settings, on_ready=ready)
@@ -148,15 +149,16 @@ def status(ctx: typer.Context) -> None:
         table.add_column(column)
     for record in records:
         rows = record.get("rows") or {}
-        table.add_row(
+        cells = (
             record["source"]["key"],
             record["status"],
-            str(rows.get("in", "-")),
-            str(rows.get("out", "-")),
-            str(rows.get("rejected", "-")),
-            str(record.get("seconds", "-")),
+            rows.get("in", "-"),
+            rows.get("out", "-"),
+            rows.get("rejected", "-"),
+            record.get("seconds", "-"),
             record.get("started_at", ""),
         )
+        table.add_row(*(Text(str(cell)) for cell in cells))
     console.print(table)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from pipeline import layout
 from pipeline.aws import Clients
@@ -68,9 +69,9 @@ def run_files(
         _print_output(console, clients.s3, name, uri)
     failed = [item for item in results if item.failed]
     if failed:
-        console.print(f"[red]{len(failed)} of {len(results)} file(s) failed[/red]")
+        console.print(f"{len(failed)} of {len(results)} file(s) failed", style="red")
     else:
-        console.print(f"[green]{len(results)} file(s) went through every stage[/green]")
+        console.print(f"{len(results)} file(s) went through every stage", style="green")
     return not failed
 
 
@@ -86,10 +87,11 @@ def _print_file(console: Console, item: FileProgress) -> None:
     pre = item.records.get("preprocess") or {}
     crawl = item.records.get("crawl") or {}
     transform = item.records.get("transform") or {}
-    mark = "[red]FAILED[/red]" if item.failed else "[green]ok[/green]"
-    console.print(f"\n{mark} {upload.path}  (s3://{upload.bucket}/{upload.key}, run {upload.run_id})")
+    mark = Text("FAILED", style="red") if item.failed else Text("ok", style="green")
+    console.print()
+    console.print(mark, f"{upload.path}  (s3://{upload.bucket}/{upload.key}, run {upload.run_id})")
     if error := item.error():
-        console.print(f"  error: {error}", markup=False)
+        console.print(f"  error: {error}")
     if rows := pre.get("rows"):
         console.print(
             f"  rows: {rows['in']} in, {rows['out']} out, {rows['rejected']} rejected, {rows['empty']} empty"
@@ -98,9 +100,7 @@ def _print_file(console: Console, item: FileProgress) -> None:
         console.print(f"  rejects: s3://{pre['rejects']['bucket']}/{pre['rejects']['key']}")
     if crawl.get("table"):
         schema = ", ".join(f"{c['name']} {c['type']}" for c in crawl["columns"])
-        console.print(
-            f"  table: {crawl['database']}.{crawl['table']} ({crawl['action']}): {schema}", markup=False
-        )
+        console.print(f"  table: {crawl['database']}.{crawl['table']} ({crawl['action']}): {schema}")
     for output in transform.get("outputs", []):
         console.print(f"  output: {output['data']} ({output['rows']} rows), manifest {output['manifest']}")
     for skipped in transform.get("skipped", []):

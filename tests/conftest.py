@@ -1,0 +1,82 @@
+"""Shared fixtures: free ports, settings for a throw-away data folder, a real moto server.
+
+Tests talk to real parts: a moto server over HTTP, the real Lambda runtime client, DuckDB and
+Streamlit. Each fixture that starts something stops it, and uses its own ports and folders.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emulators.aws_emulator import AwsEmulator
+from pipeline.aws import Clients
+from pipeline.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "samples" / "movies.csv"
+SAMPLE_GENRE_COUNTS = {
+    "action": 6, "adventure": 5, "children": 1, "comedy": 7, "crime": 3, "drama": 7, "horror": 1,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_settings(data_dir: Path, port: int, **overrides: str) -> Settings:
+    """Settings of the local profile for tests: only the environment given here counts."""
+    environ = {"CSVPIPE_DATA_DIR": str(data_dir), "CSVPIPE_EMULATOR_PORT": str(port)}
+    return load_settings(environ=environ, overrides=overrides, config_path=None)
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsEmulator]:
+    """A real moto server for the session, on a free port."""
+    logs = tmp_path_factory.mktemp("emulator")
+    server = AwsEmulator("127.0.0.1", free_port(), logs / "emulator.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def settings(emulator: AwsEmulator, tmp_path: Path, unique: str) -> Settings:
+    """Settings pointing at the session's emulator, with buckets unique to this test."""
+    return make_settings(
+        tmp_path / "data", emulator.port,
+        raw_bucket=f"raw-{unique}", processed_bucket=f"processed-{unique}",
+        final_bucket=f"final-{unique}", queue_name=f"events-{unique}", glue_database=f"db_{unique}",
+    )
+
+
+@pytest.fixture
+def clients(settings: Settings) -> Clients:
+    from pipeline.provision import provision
+
+    clients = Clients(settings)
+    provision(clients)
+    return clients
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
+        timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """Run the installed CLI as a user would, in a clean environment of our choosing."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, env={**base, **(env or {})},
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )

@@ -1,0 +1,138 @@
+"""The main job as a user runs it: ``csvpipe run`` on the sample, then status, the dashboard's
+logic in Streamlit's AppTest, and down, all through the real CLI and a real local stack."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboards import APP_PATH
+from pipeline.aws import Clients
+from tests.conftest import SAMPLE, SAMPLE_GENRE_COUNTS, cli, free_port, make_settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A user's folder and environment with its own port; the stack is stopped at the end."""
+    home = tmp_path_factory.mktemp("user")
+    env = {"CSVPIPE_EMULATOR_PORT": str(free_port())}
+    yield home, env
+    cli("down", cwd=home, env=env)
+
+
+@pytest.fixture(scope="module")
+def first_run(workspace: tuple[Path, dict[str, str]]):
+    home, env = workspace
+    return cli("run", str(SAMPLE), cwd=home, env=env)
+
+
+def test_run_prints_exact_genre_counts(first_run) -> None:
+    assert first_run.returncode == 0, first_run.stderr + first_run.stdout
+    out = first_run.stdout
+    assert "local stack started" in out
+    assert "rows: 30 in, 30 out, 0 rejected, 0 empty" in out
+    assert "table: csvpipe.movies (create): movie_id bigint, title string, genre string" in out
+    assert "s3://csv-final-data-bucket/movies_per_genre/movies_per_genre.csv (7 rows)" in out
+    printed = {cells[1].strip(): cells[2].strip() for cells in
+               (line.split("│") for line in out.splitlines()) if len(cells) == 4}
+    assert printed == {genre: str(count) for genre, count in SAMPLE_GENRE_COUNTS.items()}
+    assert "1 file(s) went through every stage" in out
+
+
+def test_final_bucket_holds_exact_counts_and_manifest(workspace, first_run) -> None:
+    home, env = workspace
+    settings = make_settings(home / "data", int(env["CSVPIPE_EMULATOR_PORT"]))
+    s3 = Clients(settings).s3
+    body = s3.get_object(Bucket="csv-final-data-bucket",
+                         Key="movies_per_genre/movies_per_genre.csv")["Body"].read().decode()
+    rows = [line.split(",") for line in body.splitlines()]
+    assert rows[0] == ["genre", "movies"]
+    assert {g: int(n) for g, n in rows[1:]} == SAMPLE_GENRE_COUNTS
+    assert s3.head_object(Bucket="csv-final-data-bucket", Key="movies_per_genre/manifest.json")
+
+
+def test_running_the_same_file_again_changes_nothing(workspace, first_run) -> None:
+    home, env = workspace
+    again = cli("run", str(SAMPLE), cwd=home, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "local stack started" not in again.stdout  # reused the running stack
+    assert "table: csvpipe.movies (unchanged)" in again.stdout
+    settings = make_settings(home / "data", int(env["CSVPIPE_EMULATOR_PORT"]))
+    body = Clients(settings).s3.get_object(
+        Bucket="csv-final-data-bucket", Key="movies_per_genre/movies_per_genre.csv")["Body"].read()
+    assert {g: int(n) for g, n in (line.split(",") for line in body.decode().splitlines()[1:])} \
+        == SAMPLE_GENRE_COUNTS
+
+
+def test_status_shows_the_stack_and_the_run(workspace, first_run) -> None:
+    home, env = workspace
+    status = cli("status", cwd=home, env=env)
+    assert status.returncode == 0, status.stderr
+    assert "local stack: running" in status.stdout
+    assert "movies/movies.csv" in status.stdout
+
+
+def test_dashboard_shows_movies_per_genre(workspace, first_run, monkeypatch) -> None:
+    _home, env = workspace
+    monkeypatch.setenv("CSVPIPE_EMULATOR_PORT", env["CSVPIPE_EMULATOR_PORT"])
+    app = AppTest.from_file(str(APP_PATH), default_timeout=30).run()
+    assert not app.exception, app.exception
+    assert app.metric[0].value == "30"
+    table = app.dataframe[0].value
+    assert dict(zip(table["genre"], table["movies"], strict=True)) == SAMPLE_GENRE_COUNTS
+    (chart,) = app.get("vega_lite_chart")
+    bars = json.loads(chart.proto.spec)["layer"][0]
+    assert bars["mark"]["type"] == "bar"
+    # Horizontal: genres on the y axis, sorted by count, counts along x.
+    assert bars["encoding"]["y"]["field"] == "genre" and bars["encoding"]["y"]["sort"] == "-x"
+    assert bars["encoding"]["x"]["field"] == "movies"
+    (dataset,) = chart.proto.datasets
+    plotted = pa.ipc.open_stream(dataset.data.data).read_all().to_pydict()
+    assert dict(zip(plotted["genre"], plotted["movies"], strict=True)) == SAMPLE_GENRE_COUNTS
+
+
+def test_bad_csv_fails_the_run_with_a_clear_reason(workspace, first_run, tmp_path: Path) -> None:
+    home, env = workspace
+    bad = tmp_path / "broken.csv"
+    bad.write_bytes(b"\x00\x01\x02binary")
+    result = cli("run", str(bad), cwd=home, env=env)
+    assert result.returncode == 1
+    assert "preprocess failed: broken/broken.csv: binary content" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("up", cwd=tmp_path, env={"CSVPIPE_EMULATOR_PORT": str(port)})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: port {port} on 127.0.0.1 is already in use: stop what uses it, or choose another "
+        "with CSVPIPE_EMULATOR_PORT=<port> (or --set emulator_port=<port>)"]
+
+
+def test_up_status_down(tmp_path: Path) -> None:
+    env = {"CSVPIPE_EMULATOR_PORT": str(free_port())}
+    try:
+        started = cli("up", "--detach", cwd=tmp_path, env=env)
+        assert started.returncode == 0, started.stderr
+        assert "local stack running" in started.stdout
+        twice = cli("up", cwd=tmp_path, env=env)
+        assert twice.returncode == 1 and "already running" in twice.stderr
+        status = cli("status", cwd=tmp_path, env=env)
+        assert "local stack: running" in status.stdout and "no runs yet" in status.stdout
+    finally:
+        stopped = cli("down", cwd=tmp_path, env=env)
+    assert stopped.stdout.strip() == "local stack stopped"
+    assert "not running" in cli("status", cwd=tmp_path, env=env).stdout
+    assert cli("down", cwd=tmp_path, env=env).stdout.strip() == "no local stack is running"

@@ -1,0 +1,164 @@
+"""The local Lambda: the Runtime API driving AWS's awslambdaric, with the real handler."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulators.lambda_runtime import FunctionConfig, LocalLambda
+from emulators.stack import function_config
+from pipeline import layout, runs
+from pipeline.aws import Clients
+from pipeline.settings import Settings
+from tests.conftest import REPO, SAMPLE
+
+EVENT_TEMPLATE = Path(__file__).parents[1] / "fixtures" / "events" / "s3-put.json"
+
+
+def s3_event(bucket: str, objects: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """An ObjectCreated:Put event as S3 sends it: keys URL-encoded by the caller."""
+    return {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-25T12:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "csvpipe-csv",
+               "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+               "object": {"key": encoded, "size": size, "eTag": etag}},
+    } for encoded, etag, size in objects]}
+
+
+def fixture_function(tmp_path: Path, handler: str, timeout: int = 5) -> LocalLambda:
+    return LocalLambda(FunctionConfig(
+        name="fixture-fn", handler=f"tests.functional.lambda_functions.{handler}", timeout=timeout,
+        memory_mb=256, region="us-east-1", environment={"PYTHONPATH": str(REPO)},
+        tmp_dir=tmp_path / "lambda-tmp", log_path=tmp_path / "lambda.log",
+    )).start()
+
+
+@pytest.fixture
+def handler_function(settings: Settings, clients: Clients):
+    function = LocalLambda(function_config(settings)).start()
+    yield function
+    function.stop()
+
+
+def test_context_is_the_real_lambda_context(tmp_path: Path) -> None:
+    function = fixture_function(tmp_path, "describe_context", timeout=7)
+    try:
+        first = function.invoke({"hello": "world"})
+        second = function.invoke({"n": 2})
+    finally:
+        function.stop()
+    assert first.ok and second.ok
+    assert first.cold_start and not second.cold_start
+    assert first.payload["function_name"] == "fixture-fn"
+    assert first.payload["request_id"] == first.request_id != second.request_id
+    assert 0 < first.payload["remaining_ms"] <= 7000
+    assert first.payload["memory_limit_in_mb"] == "256"
+    assert first.payload["invoked_function_arn"].endswith(":function:fixture-fn")
+    assert first.payload["event"] == {"hello": "world"}
+
+
+def test_handler_error_has_lambdas_error_shape(tmp_path: Path) -> None:
+    function = fixture_function(tmp_path, "fail")
+    try:
+        result = function.invoke({})
+    finally:
+        function.stop()
+    assert not result.ok
+    assert result.error == {"errorType": "RuntimeError", "errorMessage": "the handler failed on purpose"}
+
+
+def test_timeout_kills_the_environment_and_the_next_invocation_starts_fresh(tmp_path: Path) -> None:
+    function = fixture_function(tmp_path, "sleep_for", timeout=1)
+    try:
+        slow = function.invoke({"seconds": 30})
+        quick = function.invoke({"seconds": 0})
+    finally:
+        function.stop()
+    assert not slow.ok
+    assert slow.error_type == "Sandbox.Timedout"
+    assert slow.error_message.endswith("Task timed out after 1.00 seconds")
+    assert slow.duration_ms < 10_000
+    assert quick.ok and quick.payload == "woke up" and quick.cold_start
+
+
+def test_import_error_is_reported_as_init_error(tmp_path: Path) -> None:
+    function = fixture_function(tmp_path, "no_such_handler")
+    try:
+        result = function.invoke({})
+    finally:
+        function.stop()
+    assert not result.ok
+    assert result.error_type == "Runtime.HandlerNotFound"
+
+
+@pytest.mark.parametrize("filename, encoded", [
+    ("my movies.csv", "movies/my+movies.csv"),
+    ("filmé (1).csv", "movies/film%C3%A9+%281%29.csv"),
+    ("a+b.csv", "movies/a%2Bb.csv"),
+])
+def test_real_handler_decodes_keys_and_writes_processed_data(
+    handler_function: LocalLambda, clients: Clients, filename: str, encoded: str
+) -> None:
+    settings = clients.settings
+    key = f"movies/{filename}"
+    put = clients.s3.put_object(Bucket=settings.raw_bucket, Key=key, Body=SAMPLE.read_bytes())
+    result = handler_function.invoke(
+        s3_event(settings.raw_bucket, [(encoded, put["ETag"].strip('"'), SAMPLE.stat().st_size)]))
+    assert result.ok, result.error
+    (record,) = result.payload["records"]
+    assert record["status"] == "ok"
+    assert record["source"]["key"] == key
+    assert record["rows"] == {"in": 30, "out": 30, "rejected": 0, "empty": 0}
+    assert record["request_id"] == result.request_id
+    assert record["function"] == settings.lambda_function_name
+    body = clients.s3.get_object(Bucket=settings.processed_bucket,
+                                 Key=layout.processed_key(key))["Body"].read().decode()
+    assert body.splitlines()[0] == "movie_id,title,genre"
+    assert len(body.splitlines()) == 31
+    stored = runs.read_stage_record(clients.s3, settings.processed_bucket, record["run_id"], "preprocess")
+    assert stored is not None and stored["rows"] == record["rows"]
+
+
+def test_several_records_in_one_event_and_a_bad_file_is_a_failed_record(
+    handler_function: LocalLambda, clients: Clients
+) -> None:
+    settings = clients.settings
+    good = clients.s3.put_object(Bucket=settings.raw_bucket, Key="movies/good.csv",
+                                 Body=SAMPLE.read_bytes())["ETag"].strip('"')
+    bad = clients.s3.put_object(Bucket=settings.raw_bucket, Key="movies/bad.csv",
+                                Body=b"\x89PNG\r\n\x1a\n\x00\x00\x00")["ETag"].strip('"')
+    result = handler_function.invoke(s3_event(settings.raw_bucket, [
+        ("movies/good.csv", good, 10), ("movies/bad.csv", bad, 11)]))
+    assert result.ok, result.error  # a bad file is a failed run, not a failed invocation
+    statuses = {r["source"]["key"]: (r["status"], r["error"]) for r in result.payload["records"]}
+    assert statuses["movies/good.csv"] == ("ok", None)
+    assert statuses["movies/bad.csv"][0] == "failed"
+    assert "binary content" in statuses["movies/bad.csv"][1]
+    # The raw object is never modified or deleted.
+    raw = clients.s3.get_object(Bucket=settings.raw_bucket, Key="movies/bad.csv")["Body"].read()
+    assert raw.startswith(b"\x89PNG")
+
+
+def test_malformed_event_is_an_invocation_error(handler_function: LocalLambda) -> None:
+    result = handler_function.invoke({"not": "an s3 event"})
+    assert not result.ok
+    assert result.error_type == "UserInputError"
+    assert "Records" in result.error_message
+
+
+def test_sample_event_file_is_accepted(handler_function: LocalLambda, clients: Clients) -> None:
+    settings = clients.settings
+    event = json.loads(EVENT_TEMPLATE.read_text())
+    record = event["Records"][0]
+    key = "movies/sample event.csv"
+    etag = clients.s3.put_object(Bucket=settings.raw_bucket, Key=key,
+                                 Body=SAMPLE.read_bytes())["ETag"].strip('"')
+    record["s3"]["bucket"]["name"] = settings.raw_bucket
+    record["s3"]["object"].update(key="movies/sample+event.csv", eTag=etag)
+    result = handler_function.invoke(event)
+    assert result.ok, result.error
+    assert result.payload["records"][0]["status"] == "ok"
