@@ -54,8 +54,10 @@ def parse_s3_event(event: Any) -> list[ObjectCreated]:
                     event_time=record.get("eventTime", ""),
                 )
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except KeyError as exc:
             raise UserInputError(f"S3 event record {index} is malformed: missing {exc}") from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise UserInputError(f"S3 event record {index} is malformed: {exc}") from None
     return parsed
 
 

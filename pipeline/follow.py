@@ -31,11 +31,17 @@ class FileProgress:
         for stage in reversed(layout.STAGES):
             if stage in self.records:
                 return stage
-        return "invoke" if "invoke" in self.records else "queued"
+        invoke = self.records.get("invoke")
+        if invoke:
+            return (
+                f"preprocess, retry {invoke.get('attempt', 1)}" if invoke.get("will_retry") else "preprocess"
+            )
+        return "queued"
 
     @property
     def failed(self) -> bool:
-        if self.timed_out or ("invoke" in self.records and "preprocess" not in self.records):
+        invoke = self.records.get("invoke")
+        if self.timed_out or (invoke and not invoke.get("will_retry") and "preprocess" not in self.records):
             return True
         return any(r.get("status") != "ok" for s, r in self.records.items() if s != "invoke")
 

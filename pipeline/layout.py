@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from pathlib import PurePosixPath
 
 CSV_SUFFIXES = (".csv.gz", ".csv")
@@ -28,8 +29,11 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 def snake_case(name: str) -> str:
-    """``movieId`` -> ``movie_id``, ``Release Date`` -> ``release_date``, ``Title!`` -> ``title``."""
-    spaced = _CAMEL.sub("_", name.strip())
+    """``movieId`` -> ``movie_id``, ``Release Date`` -> ``release_date``, ``Año`` -> ``ano``.
+
+    Accents are folded to ASCII, since Glue names are lower-case ASCII letters, digits and ``_``."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    spaced = _CAMEL.sub("_", folded.strip())
     return _NON_WORD.sub("_", spaced).strip("_").lower()
 
 

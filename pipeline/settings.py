@@ -73,8 +73,8 @@ class Settings:
         for name, value in self.values().items():
             if isinstance(value, Path):
                 value = value.resolve()
-            if value is not None:
-                env[env_var(name)] = str(value)
+            # An empty variable means None, so a value emptied on purpose stays empty.
+            env[env_var(name)] = "" if value is None else str(value)
         return env
 
     def values(self) -> dict[str, Any]:
@@ -107,19 +107,24 @@ _FIELD_NAMES = tuple(f.name for f in fields(Settings) if f.name != "sources")
 
 
 def _coerce(name: str, raw: Any, source: str) -> Any:
+    """The typed value of one setting; a clear ConfigError for anything else."""
     hint = _HINTS[name]
-    if raw is None or (isinstance(raw, str) and raw.lower() in {"", "none"} and "None" in str(hint)):
-        if "None" not in str(hint):
+    optional = "None" in str(hint)
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in {"", "none"}):
+        if not optional:
             raise ConfigError(f"setting {name!r} from {source} must not be empty")
         return None
-    try:
-        if hint is int:
+    if hint is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lstrip("+-").isdigit():
             return int(raw)
-        if hint is Path:
-            return Path(raw)
-        return str(raw)
-    except ValueError:
-        raise ConfigError(f"setting {name!r} from {source} must be a whole number, got {raw!r}") from None
+        raise ConfigError(f"setting {name!r} from {source} must be a whole number, got {raw!r}")
+    if hint is Path and isinstance(raw, str | Path):
+        return Path(raw)
+    if not isinstance(raw, str):
+        raise ConfigError(f"setting {name!r} from {source} must be text, got {raw!r}")
+    return raw
 
 
 def _read_config_file(path: Path, profile: str) -> dict[str, Any]:
@@ -128,7 +133,10 @@ def _read_config_file(path: Path, profile: str) -> dict[str, Any]:
             document = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    table = document.get("profiles", {}).get(profile, {})
+    profiles = document.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: 'profiles' must be a table of [profiles.<name>] tables")
+    table = profiles.get(profile, {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [profiles.{profile}] must be a table")
     unknown = sorted(set(table) - set(_FIELD_NAMES))
@@ -162,6 +170,8 @@ def load_settings(
             f"unknown profile {chosen!r} (from {profile_source}); choose one of {', '.join(PROFILES)}"
         )
 
+    if "profile" in overrides:
+        raise ConfigError("the profile is chosen with --profile or CSVPIPE_PROFILE, not --set")
     unknown = sorted(set(overrides) - set(_FIELD_NAMES))
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(_FIELD_NAMES)}")

@@ -68,6 +68,11 @@ def plan_table(database: str, wanted: dict[str, Any], existing: dict[str, Any] |
         return TablePlan("unchanged", database, wanted, "schema and record count unchanged")
     if old != new:
         reason = "schema changed: " + ", ".join(f"{c.name} {c.type}" for c in new)
+    elif not same_location:
+        reason = (
+            f"location changed: {existing['StorageDescriptor'].get('Location')} -> "
+            f"{wanted['StorageDescriptor']['Location']}"
+        )
     else:
         reason = f"record count {old_count} -> {wanted['Parameters']['recordCount']}"
     return TablePlan("update", database, wanted, reason)

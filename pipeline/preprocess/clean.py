@@ -71,6 +71,7 @@ def clean_csv(source: IO[str], out: IO[str], rejects: IO[str], source_key: str) 
 
     reject_writer.writerow(REJECT_COLUMNS)
     while True:
+        line_number = reader.line_num + 1  # where the next record starts
         try:
             row = next(reader)
         except StopIteration:
@@ -78,7 +79,7 @@ def clean_csv(source: IO[str], out: IO[str], rejects: IO[str], source_key: str) 
         except csv.Error as exc:
             counts.rows_in += 1
             counts.rows_rejected += 1
-            reject_writer.writerow((source_key, reader.line_num, f"unparseable CSV: {exc}", ""))
+            reject_writer.writerow((source_key, line_number, f"unparseable CSV: {exc}", ""))
             continue
         counts.rows_in += 1
         cells = [cell.strip() for cell in row]
@@ -87,7 +88,7 @@ def clean_csv(source: IO[str], out: IO[str], rejects: IO[str], source_key: str) 
         elif len(cells) != width:
             counts.rows_rejected += 1
             reason = f"expected {width} fields, found {len(cells)}"
-            reject_writer.writerow((source_key, reader.line_num, reason, _raw_text(row)))
+            reject_writer.writerow((source_key, line_number, reason, _raw_text(row)))
         else:
             counts.rows_out += 1
             writer.writerow(cells)
