@@ -4,7 +4,11 @@ logic in Streamlit's AppTest, and down, all through the real CLI and a real loca
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,3 +140,25 @@ def test_up_status_down(tmp_path: Path) -> None:
     assert stopped.stdout.strip() == "local stack stopped"
     assert "not running" in cli("status", cwd=tmp_path, env=env).stdout
     assert cli("down", cwd=tmp_path, env=env).stdout.strip() == "no local stack is running"
+
+
+def test_foreground_up_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))},
+           "CSVPIPE_EMULATOR_PORT": str(port)}
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "up"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = process.stdout.readline()  # blocks until the stack prints its ready line
+        assert ready.startswith(f"local stack ready at http://127.0.0.1:{port}"), ready
+        state = json.loads((tmp_path / "data" / ".csvpipe" / "stack.json").read_text())
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert out.strip() == "local stack stopped"
+    assert not (tmp_path / "data" / ".csvpipe" / "stack.json").exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(state["emulator_pid"], 0)
