@@ -23,7 +23,13 @@ from pipeline.settings import Settings, load_settings
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "samples" / "movies.csv"
 SAMPLE_GENRE_COUNTS = {
-    "action": 6, "adventure": 5, "children": 1, "comedy": 7, "crime": 3, "drama": 7, "horror": 1,
+    "action": 6,
+    "adventure": 5,
+    "children": 1,
+    "comedy": 7,
+    "crime": 3,
+    "drama": 7,
+    "horror": 1,
 }
 
 
@@ -57,9 +63,13 @@ def unique() -> str:
 def settings(emulator: AwsEmulator, tmp_path: Path, unique: str) -> Settings:
     """Settings pointing at the session's emulator, with buckets unique to this test."""
     return make_settings(
-        tmp_path / "data", emulator.port,
-        raw_bucket=f"raw-{unique}", processed_bucket=f"processed-{unique}",
-        final_bucket=f"final-{unique}", queue_name=f"events-{unique}", glue_database=f"db_{unique}",
+        tmp_path / "data",
+        emulator.port,
+        raw_bucket=f"raw-{unique}",
+        processed_bucket=f"processed-{unique}",
+        final_bucket=f"final-{unique}",
+        queue_name=f"events-{unique}",
+        glue_database=f"db_{unique}",
     )
 
 
@@ -72,11 +82,17 @@ def clients(settings: Settings) -> Clients:
     return clients
 
 
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
-        timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI as a user would, in a clean environment of our choosing."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))}
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, env={**base, **(env or {})},
-        capture_output=True, text=True, timeout=timeout, check=False,
+        [sys.executable, "-m", "pipeline.cli", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )

@@ -9,18 +9,30 @@ import pytest
 from tests.conftest import cli
 
 
-@pytest.mark.parametrize("args, env, message", [
-    (["run", "missing.csv"], {}, "error: missing.csv: no such file"),
-    (["--profile", "prod", "status"], {},
-     "error: unknown profile 'prod' (from --profile); choose one of local, localstack, aws"),
-    (["status"], {"CSVPIPE_PROFILE": "staging"},
-     "error: unknown profile 'staging' (from env CSVPIPE_PROFILE); choose one of local, localstack, aws"),
-    (["run", "notes.txt"], {}, "error: notes.txt: not a CSV file (expected a .csv or .csv.gz name)"),
-    (["--set", "lambda_timeout=soon", "status"], {},
-     "error: setting 'lambda_timeout' from --set lambda_timeout must be a whole number, got 'soon'"),
-    (["--set", "colour=blue", "status"], {}, "error: unknown setting(s) colour; known:"),
-    (["--profile", "aws", "up"], {}, "error: the aws profile runs nothing locally"),
-])
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["run", "missing.csv"], {}, "error: missing.csv: no such file"),
+        (
+            ["--profile", "prod", "status"],
+            {},
+            "error: unknown profile 'prod' (from --profile); choose one of local, localstack, aws",
+        ),
+        (
+            ["status"],
+            {"CSVPIPE_PROFILE": "staging"},
+            "error: unknown profile 'staging' (from env CSVPIPE_PROFILE); choose one of local, localstack, aws",
+        ),
+        (["run", "notes.txt"], {}, "error: notes.txt: not a CSV file (expected a .csv or .csv.gz name)"),
+        (
+            ["--set", "lambda_timeout=soon", "status"],
+            {},
+            "error: setting 'lambda_timeout' from --set lambda_timeout must be a whole number, got 'soon'",
+        ),
+        (["--set", "colour=blue", "status"], {}, "error: unknown setting(s) colour; known:"),
+        (["--profile", "aws", "up"], {}, "error: the aws profile runs nothing locally"),
+    ],
+)
 def test_one_clear_line(tmp_path: Path, args: list[str], env: dict[str, str], message: str) -> None:
     (tmp_path / "notes.txt").write_text("not a csv")
     result = cli(*args, cwd=tmp_path, env=env, timeout=60)
@@ -40,11 +52,21 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
 
 def test_config_show_masks_secrets_and_names_sources(tmp_path: Path) -> None:
     (tmp_path / "csvpipe.toml").write_text('[profiles.local]\nraw_bucket = "my-raw"\n')
-    result = cli("--set", "final_bucket=my-final", "config", "show", cwd=tmp_path,
-                 env={"CSVPIPE_PROCESSED_BUCKET": "my-processed"}, timeout=60)
+    result = cli(
+        "--set",
+        "final_bucket=my-final",
+        "config",
+        "show",
+        cwd=tmp_path,
+        env={"CSVPIPE_PROCESSED_BUCKET": "my-processed"},
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
-    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:4]]
-            for line in result.stdout.splitlines() if line.count("│") >= 4}
+    rows = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:4]]
+        for line in result.stdout.splitlines()
+        if line.count("│") >= 4
+    }
     assert rows["raw_bucket"] == ["my-raw", "csvpipe.toml [profiles.local]"]
     assert rows["processed_bucket"] == ["my-processed", "env CSVPIPE_PROCESSED_BUCKET"]
     assert rows["final_bucket"] == ["my-final", "--set final_bucket"]

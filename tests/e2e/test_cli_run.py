@@ -45,8 +45,11 @@ def test_run_prints_exact_genre_counts(first_run) -> None:
     assert "rows: 30 in, 30 out, 0 rejected, 0 empty" in out
     assert "table: csvpipe.movies (create): movie_id bigint, title string, genre string" in out
     assert "s3://csv-final-data-bucket/movies_per_genre/movies_per_genre.csv (7 rows)" in out
-    printed = {cells[1].strip(): cells[2].strip() for cells in
-               (line.split("│") for line in out.splitlines()) if len(cells) == 4}
+    printed = {
+        cells[1].strip(): cells[2].strip()
+        for cells in (line.split("│") for line in out.splitlines())
+        if len(cells) == 4
+    }
     assert printed == {genre: str(count) for genre, count in SAMPLE_GENRE_COUNTS.items()}
     assert "1 file(s) went through every stage" in out
 
@@ -55,8 +58,11 @@ def test_final_bucket_holds_exact_counts_and_manifest(workspace, first_run) -> N
     home, env = workspace
     settings = make_settings(home / "data", int(env["CSVPIPE_EMULATOR_PORT"]))
     s3 = Clients(settings).s3
-    body = s3.get_object(Bucket="csv-final-data-bucket",
-                         Key="movies_per_genre/movies_per_genre.csv")["Body"].read().decode()
+    body = (
+        s3.get_object(Bucket="csv-final-data-bucket", Key="movies_per_genre/movies_per_genre.csv")["Body"]
+        .read()
+        .decode()
+    )
     rows = [line.split(",") for line in body.splitlines()]
     assert rows[0] == ["genre", "movies"]
     assert {g: int(n) for g, n in rows[1:]} == SAMPLE_GENRE_COUNTS
@@ -70,10 +76,14 @@ def test_running_the_same_file_again_changes_nothing(workspace, first_run) -> No
     assert "local stack started" not in again.stdout  # reused the running stack
     assert "table: csvpipe.movies (unchanged)" in again.stdout
     settings = make_settings(home / "data", int(env["CSVPIPE_EMULATOR_PORT"]))
-    body = Clients(settings).s3.get_object(
-        Bucket="csv-final-data-bucket", Key="movies_per_genre/movies_per_genre.csv")["Body"].read()
-    assert {g: int(n) for g, n in (line.split(",") for line in body.decode().splitlines()[1:])} \
-        == SAMPLE_GENRE_COUNTS
+    body = (
+        Clients(settings)
+        .s3.get_object(Bucket="csv-final-data-bucket", Key="movies_per_genre/movies_per_genre.csv")["Body"]
+        .read()
+    )
+    assert {
+        g: int(n) for g, n in (line.split(",") for line in body.decode().splitlines()[1:])
+    } == SAMPLE_GENRE_COUNTS
 
 
 def test_status_shows_the_stack_and_the_run(workspace, first_run) -> None:
@@ -122,7 +132,8 @@ def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"error: port {port} on 127.0.0.1 is already in use: stop what uses it, or choose another "
-        "with CSVPIPE_EMULATOR_PORT=<port> (or --set emulator_port=<port>)"]
+        "with CSVPIPE_EMULATOR_PORT=<port> (or --set emulator_port=<port>)"
+    ]
 
 
 def test_up_status_down(tmp_path: Path) -> None:
@@ -144,10 +155,18 @@ def test_up_status_down(tmp_path: Path) -> None:
 
 def test_foreground_up_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))},
-           "CSVPIPE_EMULATOR_PORT": str(port)}
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "up"], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))},
+        "CSVPIPE_EMULATOR_PORT": str(port),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "up"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         ready = process.stdout.readline()  # blocks until the stack prints its ready line
         assert ready.startswith(f"local stack ready at http://127.0.0.1:{port}"), ready

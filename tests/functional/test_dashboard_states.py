@@ -24,8 +24,7 @@ def test_empty_state_before_any_data(monkeypatch: pytest.MonkeyPatch, clients: C
     assert not app.get("vega_lite_chart")
 
 
-def test_unreachable_emulator_is_a_clear_message(monkeypatch: pytest.MonkeyPatch,
-                                                 settings: Settings) -> None:
+def test_unreachable_emulator_is_a_clear_message(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
     from pipeline.settings import replace
 
     dead = replace(settings, endpoint_url=f"http://127.0.0.1:{free_port()}")

@@ -27,7 +27,8 @@ def queue_depth(clients: Clients, url: str) -> int:
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"])
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
 
 
 def poll_until(source: EventSource, done, what: str) -> None:
@@ -50,11 +51,17 @@ def test_upload_flows_to_final_output(settings: Settings, tmp_path: Path) -> Non
 
     source = EventSource(clients, queue.url, function, on_result)
     try:
-        etag = clients.s3.put_object(Bucket=settings.raw_bucket, Key="movies/movies.csv",
-                                     Body=SAMPLE.read_bytes())["ETag"].strip('"')
+        etag = clients.s3.put_object(
+            Bucket=settings.raw_bucket, Key="movies/movies.csv", Body=SAMPLE.read_bytes()
+        )["ETag"].strip('"')
         run = layout.run_id(settings.raw_bucket, "movies/movies.csv", etag)
-        poll_until(source, lambda: runs.read_stage_record(
-            clients.s3, settings.processed_bucket, run, "transform") is not None, "the transform")
+        poll_until(
+            source,
+            lambda: (
+                runs.read_stage_record(clients.s3, settings.processed_bucket, run, "transform") is not None
+            ),
+            "the transform",
+        )
     finally:
         function.stop()
 
@@ -62,11 +69,18 @@ def test_upload_flows_to_final_output(settings: Settings, tmp_path: Path) -> Non
     assert queue_depth(clients, queue.url) == 0  # deleted after the successful invocation
     crawl = runs.read_stage_record(clients.s3, settings.processed_bucket, run, "crawl")
     assert crawl["status"] == "ok" and crawl["table"] == "movies"
-    assert crawl["columns"] == [{"name": "movie_id", "type": "bigint"},
-                                {"name": "title", "type": "string"},
-                                {"name": "genre", "type": "string"}]
-    final = clients.s3.get_object(Bucket=settings.final_bucket,
-                                  Key="movies_per_genre/movies_per_genre.csv")["Body"].read().decode()
+    assert crawl["columns"] == [
+        {"name": "movie_id", "type": "bigint"},
+        {"name": "title", "type": "string"},
+        {"name": "genre", "type": "string"},
+    ]
+    final = (
+        clients.s3.get_object(Bucket=settings.final_bucket, Key="movies_per_genre/movies_per_genre.csv")[
+            "Body"
+        ]
+        .read()
+        .decode()
+    )
     counts = dict(line.split(",") for line in final.splitlines()[1:])
     assert {genre: int(n) for genre, n in counts.items()} == SAMPLE_GENRE_COUNTS
 
@@ -79,11 +93,15 @@ def test_failed_invocation_keeps_the_message_and_records_the_error(
     function = fixture_function(tmp_path, "fail")
     source = EventSource(clients, queue.url, function, on_result=lambda result: None)
     try:
-        etag = clients.s3.put_object(Bucket=settings.raw_bucket, Key="movies/x.csv",
-                                     Body=b"a,b\n1,2\n")["ETag"].strip('"')
+        etag = clients.s3.put_object(Bucket=settings.raw_bucket, Key="movies/x.csv", Body=b"a,b\n1,2\n")[
+            "ETag"
+        ].strip('"')
         run = layout.run_id(settings.raw_bucket, "movies/x.csv", etag)
-        poll_until(source, lambda: runs.read_stage_record(
-            clients.s3, settings.processed_bucket, run, "invoke") is not None, "the failure record")
+        poll_until(
+            source,
+            lambda: runs.read_stage_record(clients.s3, settings.processed_bucket, run, "invoke") is not None,
+            "the failure record",
+        )
     finally:
         function.stop()
     record = runs.read_stage_record(clients.s3, settings.processed_bucket, run, "invoke")
@@ -98,8 +116,9 @@ def test_only_csv_objects_raise_events(settings: Settings, key: str) -> None:
     queue = provision(clients)
     clients.s3.put_object(Bucket=settings.raw_bucket, Key=key, Body=b"x")
     clients.s3.put_object(Bucket=settings.raw_bucket, Key="movies/y.csv.gz", Body=b"x")
-    messages = clients.sqs.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10,
-                                           WaitTimeSeconds=1).get("Messages", [])
+    messages = clients.sqs.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    )
     bodies = [m["Body"] for m in messages if "TestEvent" not in m["Body"]]
     assert len(bodies) == 1 and "y.csv.gz" in bodies[0]
 

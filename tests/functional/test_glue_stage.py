@@ -46,8 +46,9 @@ def test_transforms_publish_csv_and_manifest_and_a_bad_one_fails_alone(
 ) -> None:
     folder = tmp_path / "transforms"
     folder.mkdir()
-    (folder / "totals.sql").write_text("SELECT region, sum(amount) AS total FROM sales "
-                                       "GROUP BY region ORDER BY region")
+    (folder / "totals.sql").write_text(
+        "SELECT region, sum(amount) AS total FROM sales GROUP BY region ORDER BY region"
+    )
     (folder / "broken.sql").write_text("SELECT no_such_column FROM sales")
     (folder / "waiting.sql").write_text("SELECT * FROM customers")
     settings = replace(clients.settings, transforms_dir=folder)
@@ -67,7 +68,8 @@ def test_transforms_publish_csv_and_manifest_and_a_bad_one_fails_alone(
     final = settings.final_bucket
     data = clients.s3.get_object(Bucket=final, Key=layout.final_data_key("totals"))["Body"].read()
     assert data.decode() == "region,total\neu,4.0\nus,3.0\n"
-    manifest = json.loads(clients.s3.get_object(
-        Bucket=final, Key=layout.final_manifest_key("totals"))["Body"].read())
+    manifest = json.loads(
+        clients.s3.get_object(Bucket=final, Key=layout.final_manifest_key("totals"))["Body"].read()
+    )
     assert manifest["fileLocations"] == [{"URIs": [f"s3://{final}/totals/totals.csv"]}]
     assert manifest["globalUploadSettings"]["containsHeader"] == "true"

@@ -20,21 +20,39 @@ EVENT_TEMPLATE = Path(__file__).parents[1] / "fixtures" / "events" / "s3-put.jso
 
 def s3_event(bucket: str, objects: list[tuple[str, str, int]]) -> dict[str, Any]:
     """An ObjectCreated:Put event as S3 sends it: keys URL-encoded by the caller."""
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-25T12:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "csvpipe-csv",
-               "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": encoded, "size": size, "eTag": etag}},
-    } for encoded, etag, size in objects]}
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": "2026-11-25T12:00:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "csvpipe-csv",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {"key": encoded, "size": size, "eTag": etag},
+                },
+            }
+            for encoded, etag, size in objects
+        ]
+    }
 
 
 def fixture_function(tmp_path: Path, handler: str, timeout: int = 5) -> LocalLambda:
-    return LocalLambda(FunctionConfig(
-        name="fixture-fn", handler=f"tests.functional.lambda_functions.{handler}", timeout=timeout,
-        memory_mb=256, region="us-east-1", environment={"PYTHONPATH": str(REPO)},
-        tmp_dir=tmp_path / "lambda-tmp", log_path=tmp_path / "lambda.log",
-    )).start()
+    return LocalLambda(
+        FunctionConfig(
+            name="fixture-fn",
+            handler=f"tests.functional.lambda_functions.{handler}",
+            timeout=timeout,
+            memory_mb=256,
+            region="us-east-1",
+            environment={"PYTHONPATH": str(REPO)},
+            tmp_dir=tmp_path / "lambda-tmp",
+            log_path=tmp_path / "lambda.log",
+        )
+    ).start()
 
 
 @pytest.fixture
@@ -95,11 +113,14 @@ def test_import_error_is_reported_as_init_error(tmp_path: Path) -> None:
     assert result.error_type == "Runtime.HandlerNotFound"
 
 
-@pytest.mark.parametrize("filename, encoded", [
-    ("my movies.csv", "movies/my+movies.csv"),
-    ("filmé (1).csv", "movies/film%C3%A9+%281%29.csv"),
-    ("a+b.csv", "movies/a%2Bb.csv"),
-])
+@pytest.mark.parametrize(
+    "filename, encoded",
+    [
+        ("my movies.csv", "movies/my+movies.csv"),
+        ("filmé (1).csv", "movies/film%C3%A9+%281%29.csv"),
+        ("a+b.csv", "movies/a%2Bb.csv"),
+    ],
+)
 def test_real_handler_decodes_keys_and_writes_processed_data(
     handler_function: LocalLambda, clients: Clients, filename: str, encoded: str
 ) -> None:
@@ -107,7 +128,8 @@ def test_real_handler_decodes_keys_and_writes_processed_data(
     key = f"movies/{filename}"
     put = clients.s3.put_object(Bucket=settings.raw_bucket, Key=key, Body=SAMPLE.read_bytes())
     result = handler_function.invoke(
-        s3_event(settings.raw_bucket, [(encoded, put["ETag"].strip('"'), SAMPLE.stat().st_size)]))
+        s3_event(settings.raw_bucket, [(encoded, put["ETag"].strip('"'), SAMPLE.stat().st_size)])
+    )
     assert result.ok, result.error
     (record,) = result.payload["records"]
     assert record["status"] == "ok"
@@ -115,8 +137,11 @@ def test_real_handler_decodes_keys_and_writes_processed_data(
     assert record["rows"] == {"in": 30, "out": 30, "rejected": 0, "empty": 0}
     assert record["request_id"] == result.request_id
     assert record["function"] == settings.lambda_function_name
-    body = clients.s3.get_object(Bucket=settings.processed_bucket,
-                                 Key=layout.processed_key(key))["Body"].read().decode()
+    body = (
+        clients.s3.get_object(Bucket=settings.processed_bucket, Key=layout.processed_key(key))["Body"]
+        .read()
+        .decode()
+    )
     assert body.splitlines()[0] == "movie_id,title,genre"
     assert len(body.splitlines()) == 31
     stored = runs.read_stage_record(clients.s3, settings.processed_bucket, record["run_id"], "preprocess")
@@ -127,12 +152,15 @@ def test_several_records_in_one_event_and_a_bad_file_is_a_failed_record(
     handler_function: LocalLambda, clients: Clients
 ) -> None:
     settings = clients.settings
-    good = clients.s3.put_object(Bucket=settings.raw_bucket, Key="movies/good.csv",
-                                 Body=SAMPLE.read_bytes())["ETag"].strip('"')
-    bad = clients.s3.put_object(Bucket=settings.raw_bucket, Key="movies/bad.csv",
-                                Body=b"\x89PNG\r\n\x1a\n\x00\x00\x00")["ETag"].strip('"')
-    result = handler_function.invoke(s3_event(settings.raw_bucket, [
-        ("movies/good.csv", good, 10), ("movies/bad.csv", bad, 11)]))
+    good = clients.s3.put_object(Bucket=settings.raw_bucket, Key="movies/good.csv", Body=SAMPLE.read_bytes())[
+        "ETag"
+    ].strip('"')
+    bad = clients.s3.put_object(
+        Bucket=settings.raw_bucket, Key="movies/bad.csv", Body=b"\x89PNG\r\n\x1a\n\x00\x00\x00"
+    )["ETag"].strip('"')
+    result = handler_function.invoke(
+        s3_event(settings.raw_bucket, [("movies/good.csv", good, 10), ("movies/bad.csv", bad, 11)])
+    )
     assert result.ok, result.error  # a bad file is a failed run, not a failed invocation
     statuses = {r["source"]["key"]: (r["status"], r["error"]) for r in result.payload["records"]}
     assert statuses["movies/good.csv"] == ("ok", None)
@@ -155,8 +183,9 @@ def test_sample_event_file_is_accepted(handler_function: LocalLambda, clients: C
     event = json.loads(EVENT_TEMPLATE.read_text())
     record = event["Records"][0]
     key = "movies/sample event.csv"
-    etag = clients.s3.put_object(Bucket=settings.raw_bucket, Key=key,
-                                 Body=SAMPLE.read_bytes())["ETag"].strip('"')
+    etag = clients.s3.put_object(Bucket=settings.raw_bucket, Key=key, Body=SAMPLE.read_bytes())["ETag"].strip(
+        '"'
+    )
     record["s3"]["bucket"]["name"] = settings.raw_bucket
     record["s3"]["object"].update(key="movies/sample+event.csv", eTag=etag)
     result = handler_function.invoke(event)

@@ -91,8 +91,21 @@ def test_duckdb_type(glue: str, duck: str) -> None:
 
 @pytest.mark.parametrize(
     "glue",
-    ["boolean", "tinyint", "smallint", "int", "bigint", "float", "double", "date", "timestamp", "string",
-     "decimal(38,0)", "decimal(20,0)", "decimal(9,4)"],
+    [
+        "boolean",
+        "tinyint",
+        "smallint",
+        "int",
+        "bigint",
+        "float",
+        "double",
+        "date",
+        "timestamp",
+        "string",
+        "decimal(38,0)",
+        "decimal(20,0)",
+        "decimal(9,4)",
+    ],
 )
 def test_glue_types_round_trip_through_duckdb(glue: str) -> None:
     """What the crawler registers, the SQL job reads back as the same type."""

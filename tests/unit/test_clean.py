@@ -45,8 +45,13 @@ CASES = [
     ("crlf", "a,b\r\n1,2\r\n3,4\r\n", "a,b\n1,2\n3,4\n", "", (2, 2, 0, 0)),
     ("trim-cells-and-header", " A , B \n 1 ,  two words  \n", "a,b\n1,two words\n", "", (1, 1, 0, 0)),
     ("trim-inside-quotes", 'a,b\n" 1 ","\t2\t"\n', "a,b\n1,2\n", "", (1, 1, 0, 0)),
-    ("quoted-comma", 'title,year\n"Toy Story, The",1995\n', 'title,year\n"Toy Story, The",1995\n', "",
-     (1, 1, 0, 0)),
+    (
+        "quoted-comma",
+        'title,year\n"Toy Story, The",1995\n',
+        'title,year\n"Toy Story, The",1995\n',
+        "",
+        (1, 1, 0, 0),
+    ),
     ("quoted-quote", 'a,b\n"say ""hi""",2\n', 'a,b\n"say ""hi""",2\n', "", (1, 1, 0, 0)),
     ("quoted-newline", 'a,b\n"line1\nline2",2\n3,4\n', 'a,b\n"line1\nline2",2\n3,4\n', "", (2, 2, 0, 0)),
     ("empty-lines", "a,b\n\n1,2\n\n\n3,4\n\n", "a,b\n1,2\n3,4\n", "", (6, 2, 0, 4)),
@@ -182,8 +187,16 @@ def test_normalise_header(names: list[str], expected: list[str]) -> None:
             f"{KEY}: not a readable CSV header (field larger than field limit ({csv.field_size_limit()}))",
         ),
     ],
-    ids=["empty", "blank-lines", "blank-cells", "header-only", "header-no-newline", "header-blank-lines",
-         "header-blank-rows", "header-too-large"],
+    ids=[
+        "empty",
+        "blank-lines",
+        "blank-cells",
+        "header-only",
+        "header-no-newline",
+        "header-blank-lines",
+        "header-blank-rows",
+        "header-too-large",
+    ],
 )
 def test_unreadable_file(text: str, message: str) -> None:
     with pytest.raises(UnreadableFile) as info:

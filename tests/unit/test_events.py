@@ -132,8 +132,17 @@ NOT_AN_EVENT = "not an S3 event: expected a JSON object with a 'Records' list"
 
 @pytest.mark.parametrize(
     "event",
-    [None, [], "Records", 42, {}, {"Records": None}, {"Records": "x"}, {"Records": {"0": {}}},
-     {"Event": "s3:SomethingElse"}],
+    [
+        None,
+        [],
+        "Records",
+        42,
+        {},
+        {"Records": None},
+        {"Records": "x"},
+        {"Records": {"0": {}}},
+        {"Event": "s3:SomethingElse"},
+    ],
 )
 def test_not_an_s3_event(event: Any) -> None:
     with pytest.raises(UserInputError) as info:

@@ -16,8 +16,11 @@ from pipeline.follow import FileProgress
 from pipeline.ingest.upload import Uploaded
 
 UPLOAD = Uploaded(
-    path=Path("data/samples/movies.csv"), bucket="csv-raw-data-bucket", key="movies/movies.csv",
-    etag="0c5e0f3a8b4d2e1f9a7c6b5d4e3f2a1b", size=1305,
+    path=Path("data/samples/movies.csv"),
+    bucket="csv-raw-data-bucket",
+    key="movies/movies.csv",
+    etag="0c5e0f3a8b4d2e1f9a7c6b5d4e3f2a1b",
+    size=1305,
 )
 
 OK = {"status": "ok"}
@@ -25,12 +28,18 @@ PRE_OK = {"status": "ok", "dataset": "movies", "rows": {"in": 27, "out": 27}, "e
 PRE_FAILED = {"status": "failed", "error": "movies/movies.csv: the file has a header but no data rows"}
 CRAWL_FAILED = {"status": "failed", "error": "NoData: no processed data for dataset 'movies'"}
 TRANSFORM_FAILED = {
-    "status": "failed", "outputs": [], "skipped": [],
+    "status": "failed",
+    "outputs": [],
+    "skipped": [],
     "errors": [{"transform": "a", "error": "Binder Error: x"}, {"transform": "b", "error": "y"}],
 }
 INVOKE_RETRY = {
-    "status": "failed", "error_type": "Runtime.ExitError", "error": "exit status 1",
-    "attempt": 1, "max_attempts": 3, "will_retry": True,
+    "status": "failed",
+    "error_type": "Runtime.ExitError",
+    "error": "exit status 1",
+    "attempt": 1,
+    "max_attempts": 3,
+    "will_retry": True,
 }
 INVOKE_DLQ = {**INVOKE_RETRY, "attempt": 3, "will_retry": False}
 
@@ -39,26 +48,67 @@ INVOKE_DLQ = {**INVOKE_RETRY, "attempt": 3, "will_retry": False}
     ("records", "stage", "failed", "done", "error"),
     [
         ({}, "queued", False, False, None),
-        ({"invoke": INVOKE_DLQ}, "preprocess", True, True,
-         "preprocess invocation failed: Runtime.ExitError: exit status 1 (sent to the dead-letter queue)"),
+        (
+            {"invoke": INVOKE_DLQ},
+            "preprocess",
+            True,
+            True,
+            "preprocess invocation failed: Runtime.ExitError: exit status 1 (sent to the dead-letter queue)",
+        ),
         ({"preprocess": PRE_OK}, "preprocess", False, False, None),
         ({"invoke": INVOKE_RETRY, "preprocess": PRE_OK}, "preprocess", False, False, None),
-        ({"preprocess": PRE_FAILED}, "preprocess", True, True,
-         "preprocess failed: movies/movies.csv: the file has a header but no data rows"),
+        (
+            {"preprocess": PRE_FAILED},
+            "preprocess",
+            True,
+            True,
+            "preprocess failed: movies/movies.csv: the file has a header but no data rows",
+        ),
         ({"preprocess": PRE_OK, "crawl": OK}, "crawl", False, False, None),
-        ({"preprocess": PRE_OK, "crawl": CRAWL_FAILED}, "crawl", True, True,
-         "crawl failed: NoData: no processed data for dataset 'movies'"),
+        (
+            {"preprocess": PRE_OK, "crawl": CRAWL_FAILED},
+            "crawl",
+            True,
+            True,
+            "crawl failed: NoData: no processed data for dataset 'movies'",
+        ),
         ({"preprocess": PRE_OK, "crawl": OK, "transform": OK}, "transform", False, True, None),
-        ({"preprocess": PRE_OK, "crawl": OK, "transform": TRANSFORM_FAILED}, "transform", True, True,
-         "transform failed: Binder Error: x; y"),
-        ({"preprocess": PRE_OK, "crawl": OK, "transform": {**TRANSFORM_FAILED, "error": "whole job"}},
-         "transform", True, True, "transform failed: whole job"),
+        (
+            {"preprocess": PRE_OK, "crawl": OK, "transform": TRANSFORM_FAILED},
+            "transform",
+            True,
+            True,
+            "transform failed: Binder Error: x; y",
+        ),
+        (
+            {"preprocess": PRE_OK, "crawl": OK, "transform": {**TRANSFORM_FAILED, "error": "whole job"}},
+            "transform",
+            True,
+            True,
+            "transform failed: whole job",
+        ),
         # A record without status "ok" is a failure, whatever else it says.
-        ({"preprocess": {"status": "running", "error": "still going"}}, "preprocess", True, True,
-         "preprocess failed: still going"),
+        (
+            {"preprocess": {"status": "running", "error": "still going"}},
+            "preprocess",
+            True,
+            True,
+            "preprocess failed: still going",
+        ),
     ],
-    ids=["queued", "invoke-dlq", "preprocessed", "invoke-then-preprocessed", "preprocess-failed", "crawled",
-         "crawl-failed", "all-ok", "transform-failed", "transform-failed-one-error", "not-ok-status"],
+    ids=[
+        "queued",
+        "invoke-dlq",
+        "preprocessed",
+        "invoke-then-preprocessed",
+        "preprocess-failed",
+        "crawled",
+        "crawl-failed",
+        "all-ok",
+        "transform-failed",
+        "transform-failed-one-error",
+        "not-ok-status",
+    ],
 )
 def test_file_progress(
     records: dict[str, dict[str, Any]], stage: str, failed: bool, done: bool, error: str | None

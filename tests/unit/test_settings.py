@@ -27,9 +27,7 @@ def write_toml(tmp_path: Path, text: str, name: str = "csvpipe.toml") -> Path:
 # --- precedence -------------------------------------------------------------------------------
 
 LAYERS = ("toml", "env", "set")
-LAYER_SUBSETS = [
-    subset for size in range(len(LAYERS) + 1) for subset in itertools.combinations(LAYERS, size)
-]
+LAYER_SUBSETS = [subset for size in range(len(LAYERS) + 1) for subset in itertools.combinations(LAYERS, size)]
 
 
 @pytest.mark.parametrize("layers", LAYER_SUBSETS, ids=lambda s: "+".join(s) or "none")
@@ -99,7 +97,9 @@ def test_profile_defaults(
 ) -> None:
     settings = load_settings(profile=profile, environ={}, config_path=write_toml(tmp_path, ""))
     assert (settings.endpoint_url, settings.aws_access_key_id, settings.aws_secret_access_key) == (
-        endpoint, key_id, secret,
+        endpoint,
+        key_id,
+        secret,
     )
     assert settings.emulated is (endpoint is not None)
     # Only the endpoint and the credentials differ between profiles.
@@ -125,12 +125,21 @@ def test_toml_table_of_the_chosen_profile_only(tmp_path: Path) -> None:
     [
         ("", {}, {}, "http://127.0.0.1:4577"),
         ("[profiles.local]\nemulator_port = 4600\n", {}, {}, "http://127.0.0.1:4600"),
-        ("", {"CSVPIPE_EMULATOR_HOST": "0.0.0.0", "CSVPIPE_EMULATOR_PORT": "4601"}, {}, "http://0.0.0.0:4601"),
+        (
+            "",
+            {"CSVPIPE_EMULATOR_HOST": "0.0.0.0", "CSVPIPE_EMULATOR_PORT": "4601"},
+            {},
+            "http://0.0.0.0:4601",
+        ),
         ("", {"CSVPIPE_EMULATOR_PORT": "4601"}, {"emulator_port": "4602"}, "http://127.0.0.1:4602"),
         # An explicit endpoint wins over the one derived from the emulator's address.
         ("", {"CSVPIPE_EMULATOR_PORT": "4601"}, {"endpoint_url": "http://elsewhere:1"}, "http://elsewhere:1"),
-        ('[profiles.local]\nendpoint_url = "http://toml:2"\n', {"CSVPIPE_EMULATOR_PORT": "4601"}, {},
-         "http://toml:2"),
+        (
+            '[profiles.local]\nendpoint_url = "http://toml:2"\n',
+            {"CSVPIPE_EMULATOR_PORT": "4601"},
+            {},
+            "http://toml:2",
+        ),
     ],
 )
 def test_local_endpoint_follows_emulator_address(
@@ -178,6 +187,7 @@ def test_every_value_records_its_source(tmp_path: Path) -> None:
 
 # --- config file discovery --------------------------------------------------------------------
 
+
 def test_csvpipe_toml_in_working_directory_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     write_toml(tmp_path, '[profiles.local]\nfinal_bucket = "cwd-final"\n')
@@ -189,8 +199,9 @@ def test_csvpipe_toml_in_working_directory_is_read(tmp_path: Path, monkeypatch: 
 def test_no_config_file_anywhere_gives_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     settings = load_settings(environ={}, config_path=None)
-    assert settings == Settings(endpoint_url="http://127.0.0.1:4577", aws_access_key_id="testing",
-                                aws_secret_access_key="testing")
+    assert settings == Settings(
+        endpoint_url="http://127.0.0.1:4577", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
 
 
 def test_csvpipe_config_variable_beats_working_directory_file(
@@ -214,6 +225,7 @@ def test_csvpipe_config_variable_naming_a_missing_file(
 
 
 # --- errors: one line each --------------------------------------------------------------------
+
 
 def assert_one_line(exc: ConfigError) -> str:
     message = str(exc)
@@ -268,7 +280,7 @@ def test_unknown_keys_in_toml_table(tmp_path: Path) -> None:
 
 
 def test_unknown_keys_in_another_profiles_table_are_not_checked(tmp_path: Path) -> None:
-    toml = write_toml(tmp_path, '[profiles.aws]\nbogus = 1\n')
+    toml = write_toml(tmp_path, "[profiles.aws]\nbogus = 1\n")
     assert load_settings(environ={}, config_path=toml).profile == "local"
 
 
@@ -318,6 +330,7 @@ def test_numbers_must_be_positive(tmp_path: Path, name: str, raw: str) -> None:
 
 # --- describe() -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("secret", "shown"),
     [
@@ -331,7 +344,9 @@ def test_numbers_must_be_positive(tmp_path: Path, name: str, raw: str) -> None:
 )
 def test_describe_masks_the_secret(tmp_path: Path, secret: str, shown: str) -> None:
     settings = load_settings(
-        profile="aws", overrides={"aws_secret_access_key": secret}, environ={},
+        profile="aws",
+        overrides={"aws_secret_access_key": secret},
+        environ={},
         config_path=write_toml(tmp_path, ""),
     )
     rows = {name: (value, source) for name, value, source in describe(settings)}
@@ -342,7 +357,9 @@ def test_describe_masks_the_secret(tmp_path: Path, secret: str, shown: str) -> N
 
 def test_describe_lists_every_setting_with_its_source(tmp_path: Path) -> None:
     settings = load_settings(
-        profile="aws", overrides={"lambda_timeout": "45"}, environ={"CSVPIPE_DATA_DIR": "/srv/d"},
+        profile="aws",
+        overrides={"lambda_timeout": "45"},
+        environ={"CSVPIPE_DATA_DIR": "/srv/d"},
         config_path=write_toml(tmp_path, ""),
     )
     rows = describe(settings)
@@ -364,14 +381,17 @@ def test_describe_of_settings_built_directly_says_default() -> None:
 
 # --- as_env() round trip ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("profile", "overrides"),
     [
         ("local", {}),
         ("localstack", {}),
         ("aws", {}),
-        ("aws", {"region": "eu-west-1", "aws_access_key_id": "AKIAEXAMPLE",
-                 "aws_secret_access_key": "s3cr3t!"}),
+        (
+            "aws",
+            {"region": "eu-west-1", "aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "s3cr3t!"},
+        ),
         ("local", {"emulator_port": "4700", "emulator_host": "10.0.0.5", "lambda_memory_mb": "1024"}),
         ("local", {"raw_bucket": "raw with spaces", "glue_database": "db_x", "dashboard_port": "9000"}),
         ("local", {"endpoint_url": "http://other:9999"}),
@@ -414,6 +434,7 @@ def test_as_env_resolves_relative_directories(tmp_path: Path, monkeypatch: pytes
 
 
 # --- settings that were once accepted wrongly -------------------------------------------------
+
 
 def test_set_profile_is_applied_or_refused(tmp_path: Path) -> None:
     try:
