@@ -94,7 +94,8 @@ def _print_file(console: Console, item: FileProgress) -> None:
         console.print(f"  error: {error}")
     if rows := pre.get("rows"):
         console.print(
-            f"  rows: {rows['in']} in, {rows['out']} out, {rows['rejected']} rejected, {rows['empty']} empty"
+            f"  rows: {rows['in']} in, {rows['out']} out, {rows['rejected']} rejected, "
+            f"{rows['empty']} empty, {rows.get('duplicate', 0)} duplicate"
         )
     if pre.get("rejects"):
         console.print(f"  rejects: s3://{pre['rejects']['bucket']}/{pre['rejects']['key']}")

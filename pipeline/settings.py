@@ -22,6 +22,7 @@ from pipeline.errors import ConfigError
 
 PROFILES = ("local", "localstack", "aws")
 PACKAGED_TRANSFORMS = Path(__file__).parent / "transforms"
+PACKAGED_RULES = Path(__file__).parent / "rules"
 CONFIG_FILE_NAME = "csvpipe.toml"
 SECRET_FIELDS = frozenset({"aws_secret_access_key"})
 
@@ -50,6 +51,7 @@ class Settings:
     lambda_memory_mb: int = 512
 
     transforms_dir: Path = PACKAGED_TRANSFORMS
+    rules_dir: Path = PACKAGED_RULES
     data_dir: Path = Path("data")
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501

@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import tempfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from pipeline import layout, runs
 from pipeline.aws import Clients
+from pipeline.errors import ConfigError
 from pipeline.events import ObjectCreated, parse_s3_event
 from pipeline.preprocess.clean import CleanCounts, clean_csv
+from pipeline.preprocess.dedupe import finish
+from pipeline.preprocess.dialect import FALLBACK_ENCODINGS, detect_delimiter, initial_encoding
 from pipeline.preprocess.exceptions import UnreadableFile
+from pipeline.preprocess.rules import Rules, load_rules
 from pipeline.settings import Settings, load_settings
+from pipeline.storage import SINGLE_GET
 
 SNIFF_BYTES = 8192
 
@@ -41,32 +48,51 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"records": results}
 
 
-def _open_text(path: Path, key: str) -> io.TextIOWrapper:
-    """The file as UTF-8 text, gunzipped when the key says ``.gz``; refuses binary content."""
+def _open_binary(path: Path, key: str) -> tuple[Any, bytes]:
+    """The file's bytes, gunzipped when the key says ``.gz``, and its first bytes; refuses
+    binary content."""
     binary: Any = gzip.open(path, "rb") if key.lower().endswith(".gz") else path.open("rb")  # noqa: SIM115
     try:
-        head = binary.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(binary, "peek") else b""
+        head = binary.peek(SNIFF_BYTES)[:SNIFF_BYTES]
     except (OSError, EOFError) as exc:
         binary.close()
         raise UnreadableFile(f"{key}: not a readable gzip file ({exc})") from None
     if b"\x00" in head:
         binary.close()
         raise UnreadableFile(f"{key}: binary content (NUL bytes), not a CSV text file")
-    return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+    return binary, head
 
 
-def _clean_file(local: Path, out: Path, rejects: Path, key: str) -> CleanCounts:
-    with (
-        _open_text(local, key) as source,
-        out.open("w", encoding="utf-8", newline="") as sink,
-        rejects.open("w", encoding="utf-8", newline="") as reject_sink,
-    ):
-        try:
-            return clean_csv(source, sink, reject_sink, key)
-        except UnicodeDecodeError as exc:
-            raise UnreadableFile(f"{key}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-        except (OSError, EOFError) as exc:
-            raise UnreadableFile(f"{key}: cannot be read ({exc})") from None
+@dataclass(frozen=True)
+class Cleaned:
+    counts: CleanCounts
+    encoding: str
+    delimiter: str
+
+
+def clean_file(local: Path, numbered: Path, rejects: Path, key: str, rules: Rules) -> Cleaned:
+    """Clean with the first encoding that decodes the whole file: UTF-8 (BOM or not), else
+    Windows-1252, else Latin-1. Newlines inside quotes and CR, LF or CRLF line ends are kept
+    apart by the csv module (``newline=""``)."""
+    binary, head = _open_binary(local, key)
+    binary.close()
+    for encoding in (initial_encoding(head), *FALLBACK_ENCODINGS):
+        binary, _ = _open_binary(local, key)
+        with (
+            io.TextIOWrapper(binary, encoding=encoding, newline="") as source,
+            numbered.open("w", encoding="utf-8", newline="") as sink,
+            rejects.open("w", encoding="utf-8", newline="") as reject_sink,
+        ):
+            try:
+                delimiter = detect_delimiter(source.read(SNIFF_BYTES))
+                source.seek(0)
+                counts = clean_csv(source, sink, reject_sink, key, rules, delimiter, with_line_numbers=True)
+            except UnicodeDecodeError:
+                continue
+            except (OSError, EOFError) as exc:
+                raise UnreadableFile(f"{key}: cannot be read ({exc})") from None
+        return Cleaned(counts, encoding.removesuffix("-sig"), delimiter)
+    raise UnreadableFile(f"{key}: cannot be decoded as text")  # Latin-1 decodes any byte: unreachable
 
 
 def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, context: Any) -> dict[str, Any]:
@@ -89,14 +115,27 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
     }
     with tempfile.TemporaryDirectory(prefix="csvpipe-", dir=os.environ.get("TMPDIR")) as tmp:
         local, out, rejects = Path(tmp, "raw"), Path(tmp, "clean.csv"), Path(tmp, "rejects.csv")
+        numbered = Path(tmp, "numbered.csv")
         try:
             if not layout.is_csv_key(record.key):
                 raise UnreadableFile(f"{record.key}: not a .csv or .csv.gz object")
-            s3.download_file(record.bucket, record.key, str(local))
-            counts = _clean_file(local, out, rejects, record.key)
-        except UnreadableFile as exc:
+            rules = load_rules(settings.rules_dir, dataset)
+            s3.download_file(record.bucket, record.key, str(local), Config=SINGLE_GET)
+            cleaned = clean_file(local, numbered, rejects, record.key, rules)
+        except (UnreadableFile, ConfigError) as exc:
             summary.update(status="failed", error=str(exc))
         else:
+            counts = cleaned.counts
+            written = finish(
+                numbered,
+                out,
+                counts.columns,
+                dedupe=rules.dedupe,
+                tmp_dir=Path(tmp),
+                memory_mb=settings.lambda_memory_mb,
+            )
+            counts.rows_duplicate = counts.rows_out - written
+            counts.rows_out = written
             out_key = layout.processed_key(record.key)
             s3.upload_file(
                 str(out), settings.processed_bucket, out_key, ExtraArgs={"ContentType": "text/csv"}
@@ -115,8 +154,23 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
                 "out": counts.rows_out,
                 "rejected": counts.rows_rejected,
                 "empty": counts.rows_empty,
+                "duplicate": counts.rows_duplicate,
             }
             summary["columns"] = counts.columns
+            summary["dialect"] = {"encoding": cleaned.encoding, "delimiter": cleaned.delimiter}
     summary["seconds"] = watch.seconds()
     runs.write_stage_record(s3, settings.processed_bucket, run, "preprocess", summary)
+    # One structured line per object: CloudWatch Logs on AWS, lambda.log locally.
+    print(
+        json.dumps(
+            {
+                "message": "preprocessed",
+                "run_id": run,
+                "key": record.key,
+                "status": summary["status"],
+                "rows": summary["rows"],
+                "error": summary["error"],
+            }
+        )
+    )
     return {"run_id": run, **summary}

@@ -1,9 +1,13 @@
 -- Movies per genre: the dashboard's horizontal bar chart (QuickSight's main visual).
--- Genres are lower-cased so that "Drama" and "drama" count as one genre.
+-- Preprocessing lower-cases genres and joins several with "|" ("action|comedy"):
+-- each movie counts once in each of its genres.
 SELECT
-    lower(genre) AS genre,
+    genre,
     count(*) AS movies
-FROM movies
-WHERE genre IS NOT NULL
-GROUP BY lower(genre)
+FROM (
+    SELECT unnest(string_split(genre, '|')) AS genre
+    FROM movies
+    WHERE genre IS NOT NULL
+)
+GROUP BY genre
 ORDER BY movies DESC, genre

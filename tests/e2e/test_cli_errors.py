@@ -21,7 +21,8 @@ from tests.conftest import cli
         (
             ["status"],
             {"CSVPIPE_PROFILE": "staging"},
-            "error: unknown profile 'staging' (from env CSVPIPE_PROFILE); choose one of local, localstack, aws",
+            "error: unknown profile 'staging' (from env CSVPIPE_PROFILE); "
+            "choose one of local, localstack, aws",
         ),
         (["run", "notes.txt"], {}, "error: notes.txt: not a CSV file (expected a .csv or .csv.gz name)"),
         (

@@ -42,8 +42,8 @@ def test_run_prints_exact_genre_counts(first_run) -> None:
     assert first_run.returncode == 0, first_run.stderr + first_run.stdout
     out = first_run.stdout
     assert "local stack started" in out
-    assert "rows: 30 in, 30 out, 0 rejected, 0 empty" in out
-    assert "table: csvpipe.movies (create): movie_id bigint, title string, genre string" in out
+    assert "rows: 30 in, 30 out, 0 rejected, 0 empty, 0 duplicate" in out
+    assert "table: csvpipe.movies (create): movie_id bigint, title string, genre string, year bigint" in out
     assert "s3://csv-final-data-bucket/movies_per_genre/movies_per_genre.csv (7 rows)" in out
     printed = {
         cells[1].strip(): cells[2].strip()
@@ -181,3 +181,34 @@ def test_foreground_up_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / ".csvpipe" / "stack.json").exists()
     with pytest.raises(ProcessLookupError):
         os.kill(state["emulator_pid"], 0)
+
+
+def test_rejected_rows_are_shown_by_the_rejects_command(workspace, first_run, tmp_path: Path) -> None:
+    home, env = workspace
+    messy = tmp_path / "messy_movies.csv"
+    messy.write_bytes(
+        "movieId;title;genres\r\n"
+        "1;Heat (1995);Action|CRIME\r\n"
+        "1;Heat (1995);action|crime\r\n"
+        "\r\n"
+        "2;Up (2009)\r\n"
+        "3;Amélie (2001);Comedy|Romance\r\n".encode("cp1252")
+    )
+    result = cli("run", str(messy), cwd=home, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "rows: 5 in, 2 out, 1 rejected, 1 empty, 1 duplicate" in result.stdout
+    assert "rejects: s3://csv-processed-data-bucket/_rejects/messy_movies/messy_movies.csv" in result.stdout
+
+    shown = cli("rejects", str(messy), cwd=home, env=env)
+    assert shown.returncode == 0, shown.stderr
+    (row,) = [line for line in shown.stdout.splitlines() if "expected 3 fields" in line]
+    assert [cell.strip() for cell in row.split("│")[1:4]] == [
+        "5",
+        "expected 3 fields, found 2",
+        "2;Up (2009)",
+    ]
+
+    listed = cli("rejects", cwd=home, env=env)
+    assert "messy_movies/messy_movies.csv" in listed.stdout
+    none = cli("rejects", "movies/movies.csv", cwd=home, env=env)
+    assert none.stdout.strip() == "no rejected rows for s3://csv-raw-data-bucket/movies/movies.csv"

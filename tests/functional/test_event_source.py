@@ -73,6 +73,7 @@ def test_upload_flows_to_final_output(settings: Settings, tmp_path: Path) -> Non
         {"name": "movie_id", "type": "bigint"},
         {"name": "title", "type": "string"},
         {"name": "genre", "type": "string"},
+        {"name": "year", "type": "bigint"},  # taken from the titles
     ]
     final = (
         clients.s3.get_object(Bucket=settings.final_bucket, Key="movies_per_genre/movies_per_genre.csv")[

@@ -134,7 +134,7 @@ def test_real_handler_decodes_keys_and_writes_processed_data(
     (record,) = result.payload["records"]
     assert record["status"] == "ok"
     assert record["source"]["key"] == key
-    assert record["rows"] == {"in": 30, "out": 30, "rejected": 0, "empty": 0}
+    assert record["rows"] == {"in": 30, "out": 30, "rejected": 0, "empty": 0, "duplicate": 0}
     assert record["request_id"] == result.request_id
     assert record["function"] == settings.lambda_function_name
     body = (
@@ -142,7 +142,7 @@ def test_real_handler_decodes_keys_and_writes_processed_data(
         .read()
         .decode()
     )
-    assert body.splitlines()[0] == "movie_id,title,genre"
+    assert body.splitlines()[0] == "movie_id,title,genre,year"
     assert len(body.splitlines()) == 31
     stored = runs.read_stage_record(clients.s3, settings.processed_bucket, record["run_id"], "preprocess")
     assert stored is not None and stored["rows"] == record["rows"]

@@ -137,7 +137,8 @@ def test_clean_csv(text: str, out: str, rejects: str, counts: tuple[int, int, in
 @pytest.mark.parametrize(
     ("header_line", "columns"),
     [
-        ("movieId,Title,Release Date", ["movie_id", "title", "release_date"]),
+        # A title column and no year column: the year taken from titles is added at the end.
+        ("movieId,Title,Release Date", ["movie_id", "title", "release_date", "year"]),
         (" Movie Id , movieId ,MOVIE_ID", ["movie_id", "movie_id_2", "movie_id_3"]),
         ("a,,b,", ["a", "column_2", "b", "column_4"]),
         ("!!!,???", ["column_1", "column_2"]),

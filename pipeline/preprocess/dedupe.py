@@ -1,0 +1,53 @@
+"""The last preprocessing step, in DuckDB: drop exact duplicate rows (the first one is kept, in
+the input's order) and write the processed CSV.
+
+Why DuckDB: exact deduplication needs to remember every distinct row. DuckDB does it under a
+memory limit and spills to a temporary folder, so a file far larger than the Lambda's memory
+still deduplicates in bounded memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from pipeline.preprocess.clean import LINE_COLUMN
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def finish(
+    numbered: Path, out: Path, columns: list[str], *, dedupe: bool, tmp_dir: Path, memory_mb: int
+) -> int:
+    """Write ``out`` from the line-numbered cleaned file; returns the number of rows written."""
+    types = ", ".join(f"{_literal(name)}: 'VARCHAR'" for name in columns)
+    source = (
+        f"read_csv({_literal(str(numbered))}, header = true, auto_detect = false, delim = ',', "
+        f"quote = '\"', escape = '\"', columns = {{{_literal(LINE_COLUMN)}: 'BIGINT', {types}}})"
+    )
+    selected = ", ".join(_quote(name) for name in columns)
+    if dedupe:
+        query = (
+            f"SELECT {selected} FROM (SELECT {selected}, min({_quote(LINE_COLUMN)}) AS __first "
+            f"FROM {source} GROUP BY ALL) ORDER BY __first"
+        )
+    else:
+        query = f"SELECT {selected} FROM {source} ORDER BY {_quote(LINE_COLUMN)}"
+    config = {
+        "memory_limit": f"{max(64, memory_mb // 2)}MB",
+        "temp_directory": str(tmp_dir),
+        "threads": 2,
+    }
+    with duckdb.connect(config=config) as con:
+        # COPY answers with the number of rows it wrote.
+        (written,) = con.execute(
+            f"COPY ({query}) TO {_literal(str(out))} (FORMAT csv, HEADER true, DELIMITER ',')"
+        ).fetchone()
+    return int(written)
