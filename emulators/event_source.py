@@ -73,10 +73,11 @@ class EventSource:
             return
         attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
         self._record_failure(records, invocation, attempt)
+        # Back off before a retry; after the last attempt there is nothing to wait for: visible
+        # now, the next receive makes SQS move it to the dead-letter queue.
+        backoff = RETRY_BASE_SECONDS**attempt if attempt < MAX_RECEIVES else 0
         self.clients.sqs.change_message_visibility(
-            QueueUrl=self.queue_url,
-            ReceiptHandle=message["ReceiptHandle"],
-            VisibilityTimeout=RETRY_BASE_SECONDS**attempt,
+            QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=backoff
         )
 
     def _record_failure(self, records: list[Any], invocation: Invocation, attempt: int) -> None:

@@ -12,17 +12,18 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pipeline import runs
+from pipeline import layout, runs
 from pipeline.aws import Clients
+from pipeline.cli_common import console, settings_of
+from pipeline.cli_dlq import dlq_app
+from pipeline.cli_lambda import event_app, invoke
 from pipeline.errors import CsvpipeError, UserInputError
-from pipeline.settings import Settings, describe, load_settings
+from pipeline.settings import describe, load_settings
 
 app = typer.Typer(
     help="Develop an AWS CSV pipeline (S3 -> Lambda -> Glue -> QuickSight) on your machine.",
@@ -33,13 +34,7 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-
-# Piped output (logs, CI, tests) is not cut to 80 columns: tables keep one row per line.
-console = Console(highlight=False, markup=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    return ctx.ensure_object(dict)["settings"]
+_settings = settings_of
 
 
 @app.callback()
@@ -197,6 +192,46 @@ def run(
 
 
 @app.command()
+def rejects(
+    ctx: typer.Context,
+    file: Annotated[
+        str | None,
+        typer.Argument(help="A local file you ran, or a raw key like movies/movies.csv. Default: all."),
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset the local file was run with.")] = None,
+) -> None:
+    """Show rejected rows (line number, reason, raw text) from the processed bucket."""
+    from pipeline.rejects import list_rejects, read_rejects
+
+    settings = _settings(ctx)
+    s3 = Clients(settings).s3
+    if file is None:
+        found = list_rejects(s3, settings.processed_bucket)
+        if not found:
+            console.print("no rejected rows")
+            return
+        table = Table(title="files with rejected rows")
+        table.add_column("raw key")
+        table.add_column("rejected rows")
+        for key, count in found:
+            table.add_row(Text(key), Text(str(count)))
+        console.print(table)
+        return
+    local = Path(file)
+    raw_key = layout.raw_key_for_upload(local.name, dataset) if local.is_file() else file
+    rows = read_rejects(s3, settings.processed_bucket, raw_key)
+    if rows is None:
+        console.print(f"no rejected rows for s3://{settings.raw_bucket}/{raw_key}")
+        return
+    table = Table(title=f"rejected rows of {raw_key}")
+    for column in ("line", "reason", "raw text"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(Text(row["line_number"]), Text(row["reason"]), Text(row["raw_text"]))
+    console.print(table)
+
+
+@app.command()
 def dashboard(
     ctx: typer.Context,
     port: Annotated[int | None, typer.Option(help="Port to serve on (setting dashboard_port).")] = None,
@@ -229,6 +264,11 @@ def dashboard(
     raise typer.Exit(code)
 
 
+app.add_typer(event_app, name="event")
+app.command()(invoke)
+app.add_typer(dlq_app, name="dlq")
+
+
 def _friendly(exc: Exception) -> str | None:
     """One line for errors that reach the CLI from AWS clients."""
     if isinstance(exc, EndpointConnectionError):
@@ -245,23 +285,16 @@ def _friendly(exc: Exception) -> str | None:
 
 
 def main() -> None:
+    """Typer handles usage errors itself (a message and exit 2); csvpipe's own errors and AWS
+    client errors become one ``error:`` line and exit 1."""
     try:
-        code = app(standalone_mode=False, prog_name="csvpipe")
-    except click.exceptions.Abort:
-        print("aborted", file=sys.stderr)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        app(prog_name="csvpipe")
     except CsvpipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     except (BotoCoreError, ClientError) as exc:
         print(f"error: {_friendly(exc)}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,11 @@ class FileProgress:
             return f"timed out waiting for the {self._next_stage()} stage"
         invoke = self.records.get("invoke")
         if invoke and "preprocess" not in self.records:
-            retry = " (will be retried)" if invoke.get("will_retry") else " (sent to the dead-letter queue)"
+            retry = (
+                " (will be retried)"
+                if invoke.get("will_retry")
+                else " (sent to the dead-letter queue: see `csvpipe dlq list`)"
+            )
             return f"preprocess invocation failed: {invoke.get('error_type')}: {invoke.get('error')}{retry}"
         for stage in layout.STAGES:
             record = self.records.get(stage)

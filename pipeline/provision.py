@@ -14,8 +14,14 @@ from typing import Any
 from pipeline.aws import Clients
 from pipeline.catalog.crawler import ensure_database
 from pipeline.layout import CSV_SUFFIXES
+from pipeline.settings import Settings
 
 MAX_RECEIVES = 3  # one try and two retries, as Lambda's asynchronous invocation, then the DLQ
+
+
+def dead_letter_queue_name(settings: Settings) -> str:
+    """The event queue's dead-letter queue: where an event lands after MAX_RECEIVES failures."""
+    return f"{settings.queue_name}-dlq"
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
 def ensure_event_queue(clients: Clients) -> EventQueue:
     """The queue S3 sends raw-bucket events to, its DLQ, and the bucket notification."""
     settings, sqs = clients.settings, clients.sqs
-    dlq_url = sqs.create_queue(QueueName=f"{settings.queue_name}-dlq")["QueueUrl"]
+    dlq_url = sqs.create_queue(QueueName=dead_letter_queue_name(settings))["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]

@@ -73,3 +73,11 @@ def test_config_show_masks_secrets_and_names_sources(tmp_path: Path) -> None:
     assert rows["final_bucket"] == ["my-final", "--set final_bucket"]
     assert rows["aws_secret_access_key"][0] == "****ng"
     assert "testing" not in result.stdout.replace("aws_access_key_id", "").split("aws_secret")[1][:40]
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["run"], ["nosuch"], ["dlq", "replay", "--bogus"]])
+def test_usage_errors_exit_2_without_traceback(tmp_path: Path, args: list[str]) -> None:
+    result = cli(*args, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "Usage: csvpipe" in result.stderr

@@ -53,7 +53,8 @@ INVOKE_DLQ = {**INVOKE_RETRY, "attempt": 3, "will_retry": False}
             "preprocess",
             True,
             True,
-            "preprocess invocation failed: Runtime.ExitError: exit status 1 (sent to the dead-letter queue)",
+            "preprocess invocation failed: Runtime.ExitError: exit status 1 "
+            "(sent to the dead-letter queue: see `csvpipe dlq list`)",
         ),
         ({"preprocess": PRE_OK}, "preprocess", False, False, None),
         ({"invoke": INVOKE_RETRY, "preprocess": PRE_OK}, "preprocess", False, False, None),

@@ -1,0 +1,141 @@
+"""``csvpipe dlq list`` and ``csvpipe dlq replay`` as a user runs them, against a real local
+stack started with ``csvpipe up --detach``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline import layout, runs
+from pipeline.aws import Clients
+from pipeline.settings import Settings
+from tests.conftest import SAMPLE, cli, free_port, make_settings
+from tests.functional.test_lambda_runtime import s3_event
+
+pytestmark = pytest.mark.slow
+
+DEADLINE_SECONDS = 60
+DLQ = "csvpipe-raw-events-dlq"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str], Settings]]:
+    """A user's folder with a running stack on its own port; stopped at the end."""
+    home = tmp_path_factory.mktemp("user")
+    port = free_port()
+    env = {"CSVPIPE_EMULATOR_PORT": str(port)}
+    try:
+        started = cli("up", "--detach", cwd=home, env=env)
+        assert started.returncode == 0, started.stderr
+        yield home, env, make_settings(home / "data", port)
+    finally:
+        cli("down", cwd=home, env=env)
+
+
+def preprocess_record(clients: Clients, run: str, not_request: str | None = None) -> dict:
+    """Wait for the run's preprocess record (one not written by ``not_request``): the stack
+    processes events in the background, so polling the bucket is the only way to know."""
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while True:
+        record = runs.read_stage_record(clients.s3, clients.settings.processed_bucket, run, "preprocess")
+        if record is not None and record["request_id"] != not_request:
+            return record
+        assert time.monotonic() < deadline, f"no new preprocess record for run {run}"
+        time.sleep(0.2)  # the stack works in another process; bounded by DEADLINE_SECONDS
+
+
+def test_list_replay_and_the_stack_processes_the_event_again(stack) -> None:
+    home, env, settings = stack
+    clients = Clients(settings)
+
+    empty = cli("dlq", "list", cwd=home, env=env)
+    assert empty.returncode == 0, empty.stderr
+    assert empty.stdout.strip() == "the dead-letter queue is empty"
+
+    key = "movies/movies.csv"
+    etag = clients.s3.put_object(Bucket=settings.raw_bucket, Key=key, Body=SAMPLE.read_bytes())["ETag"].strip(
+        '"'
+    )
+    run = layout.run_id(settings.raw_bucket, key, etag)
+    first = preprocess_record(clients, run)  # the upload's own event, processed by the stack
+    # The same event, as SQS leaves it in the DLQ after the last failed attempt.
+    body = json.dumps(s3_event(settings.raw_bucket, [(key, etag, SAMPLE.stat().st_size)]))
+    dlq_url = clients.sqs.get_queue_url(QueueName=DLQ)["QueueUrl"]
+    clients.sqs.send_message(QueueUrl=dlq_url, MessageBody=body)
+
+    listed = cli("dlq", "list", cwd=home, env=env)
+    assert listed.returncode == 0, listed.stderr
+    (row,) = [line for line in listed.stdout.splitlines() if key in line]
+    assert etag in row
+    assert "1 event(s)" in listed.stdout
+
+    replayed = cli("dlq", "replay", "--yes", cwd=home, env=env)
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout.strip() == "re-drove 1 message(s) to csvpipe-raw-events"
+
+    again = preprocess_record(clients, run, not_request=first["request_id"])
+    assert again["status"] == "ok" and again["rows"]["in"] == 30
+    assert cli("dlq", "list", cwd=home, env=env).stdout.strip() == "the dead-letter queue is empty"
+
+
+def answering(answer: str, *args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The CLI as ``tests.conftest.cli`` runs it, with ``answer`` typed on its stdin."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        cwd=cwd,
+        env={**base, **env},
+        input=answer,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_replay_asks_first_and_a_no_keeps_the_event(stack) -> None:
+    home, env, settings = stack
+    clients = Clients(settings)
+    dlq_url = clients.sqs.get_queue_url(QueueName=DLQ)["QueueUrl"]
+    body = json.dumps(s3_event(settings.raw_bucket, [("movies/kept.csv", "0" * 32, 10)]))
+    clients.sqs.send_message(QueueUrl=dlq_url, MessageBody=body)
+    try:
+        declined = answering("n\n", "dlq", "replay", cwd=home, env=env)
+        closed = answering("", "dlq", "replay", cwd=home, env=env)
+        still = cli("dlq", "list", cwd=home, env=env)
+    finally:
+        clients.sqs.purge_queue(QueueUrl=dlq_url)  # other tests expect an empty DLQ
+    assert declined.returncode == 1
+    assert declined.stdout.endswith(
+        f"re-drive 1 events from {DLQ} to csvpipe-raw-events? [y/N]: nothing re-driven\n"
+    )
+    assert closed.returncode == 1
+    assert closed.stderr.strip().splitlines() == [
+        "error: no answer to the confirmation: pass --yes to re-drive without asking"
+    ]
+    assert "movies/kept.csv" in still.stdout
+
+
+def test_replay_of_an_unknown_key_is_one_clear_line(stack) -> None:
+    home, env, _settings = stack
+    result = cli("dlq", "replay", "--key", "movies/nope.csv", "--yes", cwd=home, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: no event for key 'movies/nope.csv' in the dead-letter queue {DLQ}"
+    ]
+
+
+def test_missing_dead_letter_queue_is_one_clear_line(stack) -> None:
+    home, env, _settings = stack
+    result = cli("--set", "queue_name=not-provisioned", "dlq", "list", cwd=home, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: no dead-letter queue not-provisioned-dlq: start the stack with `csvpipe up --detach`"
+    ]
