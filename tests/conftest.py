@@ -10,13 +10,18 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from emulators.aws_emulator import AwsEmulator
+from pipeline import runs
 from pipeline.aws import Clients
 from pipeline.settings import Settings, load_settings
 
@@ -83,7 +88,7 @@ def clients(settings: Settings) -> Clients:
 
 
 def cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI as a user would, in a clean environment of our choosing."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))}
@@ -91,8 +96,49 @@ def cli(
         [sys.executable, "-m", "pipeline.cli", *args],
         cwd=cwd,
         env={**base, **(env or {})},
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+@dataclass(frozen=True)
+class UserStack:
+    """A user's folder with a stack running on its own port, started by ``csvpipe up -d``."""
+
+    home: Path
+    env: dict[str, str]
+    settings: Settings
+
+
+@contextmanager
+def running_stack(home: Path) -> Iterator[UserStack]:
+    env = {"CSVPIPE_EMULATOR_PORT": str(free_port())}
+    try:
+        started = cli("up", "--detach", cwd=home, env=env)
+        assert started.returncode == 0, started.stderr
+        yield UserStack(home, env, make_settings(home / "data", int(env["CSVPIPE_EMULATOR_PORT"])))
+    finally:
+        cli("down", cwd=home, env=env)
+
+
+def wait_for_record(
+    s3: Any,
+    bucket: str,
+    run: str,
+    stage: str,
+    *,
+    seconds: float = 60,
+    accept: Callable[[dict[str, Any]], bool] = lambda record: True,
+) -> dict[str, Any]:
+    """The run's ``stage`` record once one is accepted: the stack works in another process, so
+    polling the bucket is the only way to know; the deadline keeps a broken path from hanging."""
+    deadline = time.monotonic() + seconds
+    while True:
+        record = runs.read_stage_record(s3, bucket, run, stage)
+        if record is not None and accept(record):
+            return record
+        assert time.monotonic() < deadline, f"no {stage} record for run {run} within {seconds} s"
+        time.sleep(0.2)  # polling another process's output; bounded by the deadline

@@ -4,19 +4,16 @@ stack started with ``csvpipe up --detach``."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pipeline import layout, runs
+from pipeline import layout
 from pipeline.aws import Clients
 from pipeline.settings import Settings
-from tests.conftest import SAMPLE, cli, free_port, make_settings
+from tests.conftest import SAMPLE, cli, running_stack, wait_for_record
 from tests.functional.test_lambda_runtime import s3_event
 
 pytestmark = pytest.mark.slow
@@ -28,27 +25,20 @@ DLQ = "csvpipe-raw-events-dlq"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str], Settings]]:
     """A user's folder with a running stack on its own port; stopped at the end."""
-    home = tmp_path_factory.mktemp("user")
-    port = free_port()
-    env = {"CSVPIPE_EMULATOR_PORT": str(port)}
-    try:
-        started = cli("up", "--detach", cwd=home, env=env)
-        assert started.returncode == 0, started.stderr
-        yield home, env, make_settings(home / "data", port)
-    finally:
-        cli("down", cwd=home, env=env)
+    with running_stack(tmp_path_factory.mktemp("user")) as user:
+        yield user.home, user.env, user.settings
 
 
 def preprocess_record(clients: Clients, run: str, not_request: str | None = None) -> dict:
-    """Wait for the run's preprocess record (one not written by ``not_request``): the stack
-    processes events in the background, so polling the bucket is the only way to know."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
-        record = runs.read_stage_record(clients.s3, clients.settings.processed_bucket, run, "preprocess")
-        if record is not None and record["request_id"] != not_request:
-            return record
-        assert time.monotonic() < deadline, f"no new preprocess record for run {run}"
-        time.sleep(0.2)  # the stack works in another process; bounded by DEADLINE_SECONDS
+    """The run's preprocess record, once there is one not written by ``not_request``."""
+    return wait_for_record(
+        clients.s3,
+        clients.settings.processed_bucket,
+        run,
+        "preprocess",
+        seconds=DEADLINE_SECONDS,
+        accept=lambda record: record["request_id"] != not_request,
+    )
 
 
 def test_list_replay_and_the_stack_processes_the_event_again(stack) -> None:
@@ -86,18 +76,8 @@ def test_list_replay_and_the_stack_processes_the_event_again(stack) -> None:
 
 
 def answering(answer: str, *args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The CLI as ``tests.conftest.cli`` runs it, with ``answer`` typed on its stdin."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
-        cwd=cwd,
-        env={**base, **env},
-        input=answer,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """The CLI with ``answer`` typed on its stdin."""
+    return cli(*args, cwd=cwd, env=env, timeout=120, stdin=answer)
 
 
 def test_replay_asks_first_and_a_no_keeps_the_event(stack) -> None:

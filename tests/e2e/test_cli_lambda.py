@@ -4,10 +4,7 @@ through the real CLI, against a real local stack started with ``csvpipe up --det
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from pipeline import layout, runs
+from pipeline import layout
 from pipeline.aws import Clients
-from tests.conftest import SAMPLE, cli, free_port, make_settings
+from tests.conftest import SAMPLE, cli, free_port, running_stack, wait_for_record
 
 pytestmark = pytest.mark.slow
 
@@ -41,26 +38,17 @@ class Workspace:
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     """One running stack for the module with the sample and a binary object in the raw bucket;
     the stack's own event source has processed both, so nothing else runs during the tests."""
-    home = tmp_path_factory.mktemp("user")
-    port = free_port()
-    env = {"CSVPIPE_EMULATOR_PORT": str(port)}
-    try:
-        started = cli("up", "--detach", cwd=home, env=env)
-        assert started.returncode == 0, started.stderr
-        clients = Clients(make_settings(home / "data", port))
+    with running_stack(tmp_path_factory.mktemp("user")) as user:
+        clients = Clients(user.settings)
         etags = {
             key: clients.s3.put_object(Bucket=RAW, Key=key, Body=body)["ETag"].strip('"')
             for key, body in ((GOOD_KEY, SAMPLE.read_bytes()), (BAD_KEY, BINARY))
         }
-        deadline = time.monotonic() + WAIT_SECONDS
         for key, etag in etags.items():
-            run = layout.run_id(RAW, key, etag)
-            while runs.read_stage_record(clients.s3, PROCESSED, run, "preprocess") is None:
-                assert time.monotonic() < deadline, f"the stack did not preprocess {key}"
-                time.sleep(0.2)  # the stack works in the background; bounded by WAIT_SECONDS
-        yield Workspace(home, env, clients, etags)
-    finally:
-        cli("down", cwd=home, env=env)
+            wait_for_record(
+                clients.s3, PROCESSED, layout.run_id(RAW, key, etag), "preprocess", seconds=WAIT_SECONDS
+            )
+        yield Workspace(user.home, user.env, clients, etags)
 
 
 def run_cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
@@ -68,18 +56,7 @@ def run_cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def cli_with_stdin(ws: Workspace, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI as ``cli()`` runs it, with ``stdin`` piped in."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
-        cwd=ws.home,
-        env={**base, **ws.env},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    return cli(*args, cwd=ws.home, env=ws.env, stdin=stdin)
 
 
 def payload_of(out: str) -> Any:
