@@ -13,33 +13,26 @@ from pathlib import Path
 import duckdb
 
 from pipeline.preprocess.clean import LINE_COLUMN
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+from pipeline.sqltext import identifier, literal
 
 
 def finish(
     numbered: Path, out: Path, columns: list[str], *, dedupe: bool, tmp_dir: Path, memory_mb: int
 ) -> int:
     """Write ``out`` from the line-numbered cleaned file; returns the number of rows written."""
-    types = ", ".join(f"{_literal(name)}: 'VARCHAR'" for name in columns)
+    types = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in columns)
     source = (
-        f"read_csv({_literal(str(numbered))}, header = true, auto_detect = false, delim = ',', "
-        f"quote = '\"', escape = '\"', columns = {{{_literal(LINE_COLUMN)}: 'BIGINT', {types}}})"
+        f"read_csv({literal(str(numbered))}, header = true, auto_detect = false, delim = ',', "
+        f"quote = '\"', escape = '\"', columns = {{{literal(LINE_COLUMN)}: 'BIGINT', {types}}})"
     )
-    selected = ", ".join(_quote(name) for name in columns)
+    selected = ", ".join(identifier(name) for name in columns)
     if dedupe:
         query = (
-            f"SELECT {selected} FROM (SELECT {selected}, min({_quote(LINE_COLUMN)}) AS __first "
+            f"SELECT {selected} FROM (SELECT {selected}, min({identifier(LINE_COLUMN)}) AS __first "
             f"FROM {source} GROUP BY ALL) ORDER BY __first"
         )
     else:
-        query = f"SELECT {selected} FROM {source} ORDER BY {_quote(LINE_COLUMN)}"
+        query = f"SELECT {selected} FROM {source} ORDER BY {identifier(LINE_COLUMN)}"
     config = {
         "memory_limit": f"{max(64, memory_mb // 2)}MB",
         "temp_directory": str(tmp_dir),
@@ -48,6 +41,6 @@ def finish(
     with duckdb.connect(config=config) as con:
         # COPY answers with the number of rows it wrote.
         (written,) = con.execute(
-            f"COPY ({query}) TO {_literal(str(out))} (FORMAT csv, HEADER true, DELIMITER ',')"
+            f"COPY ({query}) TO {literal(str(out))} (FORMAT csv, HEADER true, DELIMITER ',')"
         ).fetchone()
     return int(written)

@@ -14,13 +14,10 @@ from pipeline.catalog.crawler import get_table
 from pipeline.catalog.types import duckdb_type
 from pipeline.publish.writer import publish_output
 from pipeline.settings import Settings
+from pipeline.sqltext import identifier, literal
 from pipeline.storage import mirror_prefix, split_s3_uri
 from pipeline.transform.exceptions import MissingTable, SqlError
 from pipeline.transform.sql import Transform
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _register_table(
@@ -33,10 +30,10 @@ def _register_table(
     if not paths:
         raise MissingTable(f"table {name} has no data under {storage['Location']}")
     columns = {c["Name"]: duckdb_type(c["Type"]) for c in storage["Columns"]}
-    files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
-    types = ", ".join(f"'{n}': '{t}'" for n, t in columns.items())
+    files = ", ".join(literal(str(p)) for p in paths)
+    types = ", ".join(f"{literal(n)}: {literal(t)}" for n, t in columns.items())
     con.execute(
-        f"CREATE VIEW {_quote(name)} AS SELECT * FROM read_csv([{files}], header = true, "
+        f"CREATE VIEW {identifier(name)} AS SELECT * FROM read_csv([{files}], header = true, "
         f"union_by_name = true, columns = {{{types}}})"
     )
     return len(paths)
@@ -61,7 +58,7 @@ def run_transform(
         try:
             con.execute(f"CREATE TEMP TABLE __result AS {transform.sql}")
             (rows,) = con.execute("SELECT count(*) FROM __result").fetchone()
-            con.execute(f"COPY __result TO '{out}' (FORMAT csv, HEADER true, DELIMITER ',')")
+            con.execute(f"COPY __result TO {literal(str(out))} (FORMAT csv, HEADER true, DELIMITER ',')")
         except duckdb.Error as exc:
             raise SqlError(f"{transform.path.name}: {str(exc).splitlines()[0]}") from None
         record = {
