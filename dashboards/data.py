@@ -9,6 +9,7 @@ import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline import layout
+from pipeline.storage import MISSING_OBJECT_CODES, error_code
 
 
 class Unavailable(Exception):
@@ -20,7 +21,7 @@ def read_output(s3: Any, bucket: str, output: str) -> pd.DataFrame | None:
     try:
         body = s3.get_object(Bucket=bucket, Key=layout.final_data_key(output))["Body"].read()
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in {"NoSuchKey", "404"}:
+        if error_code(exc) in MISSING_OBJECT_CODES:
             return None
         raise Unavailable(f"cannot read s3://{bucket}: {exc.response['Error'].get('Message')}") from None
     except BotoCoreError as exc:

@@ -48,13 +48,13 @@ class AwsEmulator:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> AwsEmulator:
-        if port_in_use(self.host, self.port) and is_ready(self.endpoint):
-            raise StackError(
-                f"an AWS emulator already answers at {self.endpoint} (a csvpipe stack started from "
-                "another folder? stop it there with `csvpipe down`), or choose another port with "
-                "CSVPIPE_EMULATOR_PORT=<port>"
-            )
         if port_in_use(self.host, self.port):
+            if is_ready(self.endpoint):
+                raise StackError(
+                    f"an AWS emulator already answers at {self.endpoint} (a csvpipe stack started "
+                    "from another folder? stop it there with `csvpipe down`), or choose another port "
+                    "with CSVPIPE_EMULATOR_PORT=<port>"
+                )
             raise StackError(
                 f"port {self.port} on {self.host} is already in use: stop what uses it, or choose "
                 "another with CSVPIPE_EMULATOR_PORT=<port> (or --set emulator_port=<port>)"

@@ -34,7 +34,6 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-_settings = settings_of
 
 
 @app.callback()
@@ -69,11 +68,11 @@ def _root(
 @config_app.command("show")
 def config_show(ctx: typer.Context) -> None:
     """Print the effective settings and where each value came from (secrets masked)."""
-    table = Table(title=f"csvpipe settings (profile {_settings(ctx).profile})")
+    table = Table(title=f"csvpipe settings (profile {settings_of(ctx).profile})")
     table.add_column("setting")
     table.add_column("value")
     table.add_column("source")
-    for name, value, source in describe(_settings(ctx)):
+    for name, value, source in describe(settings_of(ctx)):
         table.add_row(Text(name), Text(value), Text(source))
     console.print(table)
 
@@ -89,7 +88,7 @@ def up(
     event source. Runs in the foreground until Ctrl-C unless --detach."""
     from emulators import stack
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     if detach:
         state = stack.start_detached(settings)
         console.print(
@@ -113,7 +112,7 @@ def down(ctx: typer.Context) -> None:
     """Stop the local stack started by `csvpipe up` or `csvpipe run`."""
     from emulators import stack
 
-    if stack.stop(_settings(ctx)):
+    if stack.stop(settings_of(ctx)):
         console.print("local stack stopped")
     else:
         console.print("no local stack is running")
@@ -124,7 +123,7 @@ def status(ctx: typer.Context) -> None:
     """Show what runs and the latest runs."""
     from emulators import stack
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     state = stack.read_state(settings) if settings.profile == "local" else None
     if settings.profile == "local" and state is None:
         console.print("local stack: not running (start it with `csvpipe up --detach`)")
@@ -175,7 +174,7 @@ def run(
     from pipeline.ingest.upload import check_local_file
     from pipeline.report import run_files
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     for path in files:
         check_local_file(path)
     if settings.profile == "local":
@@ -203,7 +202,7 @@ def rejects(
     """Show rejected rows (line number, reason, raw text) from the processed bucket."""
     from pipeline.rejects import list_rejects, read_rejects
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     s3 = Clients(settings).s3
     if file is None:
         found = list_rejects(s3, settings.processed_bucket)
@@ -239,7 +238,7 @@ def dashboard(
     """Start the Streamlit dashboard (the QuickSight stand-in) on 127.0.0.1."""
     from dashboards import APP_PATH
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     port = port or settings.dashboard_port
     console.print(f"dashboard on http://{settings.dashboard_host}:{port} (Ctrl-C to stop)")
     command = [

@@ -23,10 +23,9 @@ from pipeline.cli_common import console, settings_of
 from pipeline.errors import StackError, UserInputError
 from pipeline.sample_events import EMPTY_ETAG, s3_put_event
 from pipeline.settings import Settings
+from pipeline.storage import head
 
 event_app = typer.Typer(help="Print realistic AWS events for trying the handler.", no_args_is_help=True)
-
-_MISSING_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 
 
 def _print_raw(text: str) -> None:
@@ -38,17 +37,6 @@ def _json(document: Any) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, default=str)
 
 
-def _head(s3: Any, bucket: str, key: str) -> tuple[int, str] | None:
-    """Size and ETag of ``s3://bucket/key``, or None when there is no such object."""
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) in _MISSING_CODES:
-            return None
-        raise
-    return int(head["ContentLength"]), str(head["ETag"]).strip('"')
-
-
 def _lookup_quietly(settings: Settings, bucket: str, key: str) -> tuple[int, str] | str:
     """Size and ETag from the stack when it can tell, else why not (never raises)."""
     if settings.profile == "local":
@@ -57,7 +45,7 @@ def _lookup_quietly(settings: Settings, bucket: str, key: str) -> tuple[int, str
         if not settings.endpoint_url or not is_ready(settings.endpoint_url):
             return f"the local stack is not running at {settings.endpoint_url}"
     try:
-        found = _head(Clients(settings).s3, bucket, key)
+        found = head(Clients(settings).s3, bucket, key)
     except (BotoCoreError, ClientError) as exc:
         return f"cannot look the object up ({exc})"
     return found if found is not None else f"s3://{bucket}/{key}: no such object"
@@ -108,7 +96,7 @@ def _read_event(name: str) -> Any:
 
 
 def _event_for_key(settings: Settings, s3: Any, key: str) -> dict[str, Any]:
-    found = _head(s3, settings.raw_bucket, key)
+    found = head(s3, settings.raw_bucket, key)
     if found is None:
         raise UserInputError(f"s3://{settings.raw_bucket}/{key}: no such object")
     size, etag = found

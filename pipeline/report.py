@@ -16,7 +16,7 @@ from pipeline import layout
 from pipeline.aws import Clients
 from pipeline.follow import FileProgress, clear_records, follow
 from pipeline.ingest.upload import upload_file
-from pipeline.storage import split_s3_uri
+from pipeline.storage import head, split_s3_uri
 
 PREVIEW_ROWS = 25
 
@@ -30,10 +30,10 @@ def run_files(
     for path in files:
         key = layout.raw_key_for_upload(path.name, dataset)
         # The same bytes at the same key are the same run: forget its old records first.
-        head = _head(clients.s3, settings.raw_bucket, key)
-        if head is not None:
+        found = head(clients.s3, settings.raw_bucket, key)
+        if found is not None:
             clear_records(
-                clients.s3, settings.processed_bucket, layout.run_id(settings.raw_bucket, key, head)
+                clients.s3, settings.processed_bucket, layout.run_id(settings.raw_bucket, key, found[1])
             )
         uploads.append(upload_file(clients.s3, settings.raw_bucket, path, dataset))
         console.print(f"uploaded {path} -> s3://{settings.raw_bucket}/{uploads[-1].key}")
@@ -73,13 +73,6 @@ def run_files(
     else:
         console.print(f"{len(results)} file(s) went through every stage", style="green")
     return not failed
-
-
-def _head(s3: Any, bucket: str, key: str) -> str | None:
-    try:
-        return s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
-    except s3.exceptions.ClientError:
-        return None
 
 
 def _print_file(console: Console, item: FileProgress) -> None:

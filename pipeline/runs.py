@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipeline import layout
+from pipeline.storage import MISSING_BUCKET_CODE, MISSING_OBJECT_CODES, error_code
 
 
 def now_iso() -> str:
@@ -41,7 +42,7 @@ def get_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in {"NoSuchKey", "404", "NoSuchBucket"}:
+        if error_code(exc) in MISSING_OBJECT_CODES | {MISSING_BUCKET_CODE}:
             return None
         raise
     return json.loads(body)

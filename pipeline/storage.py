@@ -11,10 +11,31 @@ from pathlib import Path
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
 
 # moto serves ranged GETs slowly; one GET per object up to 1 GiB is much faster against it and
 # costs nothing against S3 for the file sizes a single machine handles.
 SINGLE_GET = TransferConfig(multipart_threshold=1024**3, multipart_chunksize=256 * 1024**2)
+
+
+# Error codes meaning "no such object": S3 says NoSuchKey for GET, a bare 404 for HEAD.
+MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+MISSING_BUCKET_CODE = "NoSuchBucket"
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code"))
+
+
+def head(s3: Any, bucket: str, key: str) -> tuple[int, str] | None:
+    """Size and ETag (unquoted) of ``s3://bucket/key``, or None when there is no such object."""
+    try:
+        response = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if error_code(exc) in MISSING_OBJECT_CODES | {MISSING_BUCKET_CODE}:
+            return None
+        raise
+    return int(response["ContentLength"]), str(response["ETag"]).strip('"')
 
 
 def list_objects(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
