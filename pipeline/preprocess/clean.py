@@ -1,5 +1,5 @@
 """Pure cleaning rules for one CSV stream: header normalisation, trimming, NA tokens, empty
-rows, row shape, multi-valued columns and the year in titles. No I/O beyond the file objects it
+rows, row shape, typed columns, multi-valued columns and the year in titles. No I/O beyond the file objects it
 is given, so every rule is tested on strings.
 
 Row accounting is exact: rows_in = rows_out + rows_rejected + rows_empty + rows_duplicate
@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
 from pipeline.layout import snake_case
 from pipeline.preprocess.exceptions import UnreadableFile
 from pipeline.preprocess.rules import Rules
+from pipeline.preprocess.types import TypeMismatch, converter
 
 REJECT_COLUMNS = ("source_key", "line_number", "reason", "raw_text")
+# Python's csv module refuses fields over 128 KiB by default; long text cells are real data.
+# Past this a field is rejected as unparseable, which bounds the memory one record can take.
+MAX_FIELD_CHARS = 16 * 1024 * 1024
+csv.field_size_limit(MAX_FIELD_CHARS)
 LINE_COLUMN = "__line"
 DEFAULT_RULES = Rules()
 
@@ -31,6 +36,8 @@ class CleanCounts:
     rows_empty: int = 0
     rows_duplicate: int = 0
     columns: list[str] = field(default_factory=list)
+    # Cells emptied because they were not of their column's type (rule on_error = "null").
+    values_nulled: dict[str, int] = field(default_factory=dict)
 
     def balanced(self) -> bool:
         return self.rows_in == self.rows_out + self.rows_rejected + self.rows_empty + self.rows_duplicate
@@ -80,21 +87,61 @@ def normalise_multi_value(value: str, separator: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class _Typed:
+    index: int
+    name: str
+    convert: Callable[[str], str]
+    reject: bool
+
+
+@dataclass(frozen=True)
 class _Plan:
     """Per-column work decided once from the header and the rules."""
 
     columns: list[str]
+    typed: tuple[_Typed, ...]
     multi_value: frozenset[int]
     year_source: int | None
 
 
 def _plan(columns: list[str], rules: Rules) -> _Plan:
+    by_name = {rule.name: rule for rule in rules.columns if rule.type != "string"}
+    typed = tuple(
+        _Typed(
+            i, name, converter(by_name[name].type, by_name[name].formats), by_name[name].on_error == "reject"
+        )
+        for i, name in enumerate(columns)
+        if name in by_name
+    )
     multi = frozenset(i for i, name in enumerate(columns) if name in rules.multi_value_columns)
     year_source = None
     if "year" not in columns and rules.year_from in columns:
         year_source = columns.index(rules.year_from)
         columns = [*columns, "year"]
-    return _Plan(columns, multi, year_source)
+    return _Plan(columns, typed, multi, year_source)
+
+
+def _apply_types(cells: list[str | None], plan: _Plan, counts: CleanCounts) -> str | None:
+    """Convert typed cells in place; the reject reason when a cell that must convert does not.
+    Cells nulled by their rule are counted only for rows that are kept."""
+    reasons, nulled = [], []
+    for column in plan.typed:
+        value = cells[column.index]
+        if value is None:
+            continue
+        try:
+            cells[column.index] = column.convert(value)
+        except TypeMismatch as exc:
+            if column.reject:
+                reasons.append(f"column {column.name}: {exc}")
+            else:
+                cells[column.index] = None
+                nulled.append(column.name)
+    if reasons:
+        return "; ".join(reasons)
+    for name in nulled:
+        counts.values_nulled[name] = counts.values_nulled.get(name, 0) + 1
+    return None
 
 
 def clean_csv(
@@ -105,11 +152,13 @@ def clean_csv(
     rules: Rules = DEFAULT_RULES,
     delimiter: str = ",",
     with_line_numbers: bool = False,
+    lines_before: int = 0,
 ) -> CleanCounts:
     """Read CSV text from ``source``; write cleaned rows to ``out`` (comma-delimited, NULL as an
     empty field) and rejected rows (with line number and reason) to ``rejects``. With
     ``with_line_numbers`` each output row starts with the line its record began on, for the
-    deduplication step. Raises UnreadableFile when the file has no usable header or no data."""
+    deduplication step; ``lines_before`` is how many lines of the file precede ``source``.
+    Raises UnreadableFile when the file has no usable header or no data."""
     reader = csv.reader(source, delimiter=delimiter)
     writer = csv.writer(out, lineterminator="\n")
     reject_writer = csv.writer(rejects, lineterminator="\n")
@@ -129,7 +178,7 @@ def clean_csv(
 
     reject_writer.writerow(REJECT_COLUMNS)
     while True:
-        line_number = reader.line_num + 1  # where the next record starts
+        line_number = lines_before + reader.line_num + 1  # where the next record starts
         try:
             row = next(reader)
         except StopIteration:
@@ -148,6 +197,13 @@ def clean_csv(
         if len(cells) != width:
             counts.rows_rejected += 1
             reason = f"expected {width} fields, found {len(cells)}"
+            last_line = lines_before + reader.line_num
+            if last_line > line_number:
+                reason += f" in a record spanning lines {line_number}-{last_line} (an unbalanced quote?)"
+            reject_writer.writerow((source_key, line_number, reason, _raw_text(row, delimiter)))
+            continue
+        if plan.typed and (reason := _apply_types(cells, plan, counts)):
+            counts.rows_rejected += 1
             reject_writer.writerow((source_key, line_number, reason, _raw_text(row, delimiter)))
             continue
         for index in plan.multi_value:

@@ -25,7 +25,13 @@ from pipeline.errors import ConfigError
 from pipeline.events import ObjectCreated, parse_s3_event
 from pipeline.preprocess.clean import CleanCounts, clean_csv
 from pipeline.preprocess.dedupe import finish
-from pipeline.preprocess.dialect import FALLBACK_ENCODINGS, detect_delimiter, initial_encoding
+from pipeline.preprocess.dialect import (
+    FALLBACK_ENCODINGS,
+    detect_delimiter,
+    excel_separator,
+    initial_encoding,
+    markup_kind,
+)
 from pipeline.preprocess.exceptions import UnreadableFile
 from pipeline.preprocess.rules import Rules, load_rules
 from pipeline.settings import Settings, load_settings
@@ -57,9 +63,12 @@ def _open_binary(path: Path, key: str) -> tuple[Any, bytes]:
     except (OSError, EOFError) as exc:
         binary.close()
         raise UnreadableFile(f"{key}: not a readable gzip file ({exc})") from None
-    if b"\x00" in head:
+    if b"\x00" in head and initial_encoding(head) != "utf-16":
         binary.close()
         raise UnreadableFile(f"{key}: binary content (NUL bytes), not a CSV text file")
+    if (kind := markup_kind(head)) is not None:
+        binary.close()
+        raise UnreadableFile(f"{key}: {kind}, not CSV (an error page or an export in another format?)")
     return binary, head
 
 
@@ -72,11 +81,13 @@ class Cleaned:
 
 def clean_file(local: Path, numbered: Path, rejects: Path, key: str, rules: Rules) -> Cleaned:
     """Clean with the first encoding that decodes the whole file: UTF-8 (BOM or not), else
-    Windows-1252, else Latin-1. Newlines inside quotes and CR, LF or CRLF line ends are kept
-    apart by the csv module (``newline=""``)."""
+    Windows-1252, else Latin-1; UTF-16 when its byte-order mark says so. Newlines inside quotes
+    and CR, LF or CRLF line ends are kept apart by the csv module (``newline=""``)."""
     binary, head = _open_binary(local, key)
     binary.close()
-    for encoding in (initial_encoding(head), *FALLBACK_ENCODINGS):
+    first = initial_encoding(head)
+    encodings = (first,) if first == "utf-16" else (first, *FALLBACK_ENCODINGS)
+    for encoding in encodings:
         binary, _ = _open_binary(local, key)
         with (
             io.TextIOWrapper(binary, encoding=encoding, newline="") as source,
@@ -84,15 +95,55 @@ def clean_file(local: Path, numbered: Path, rejects: Path, key: str, rules: Rule
             rejects.open("w", encoding="utf-8", newline="") as reject_sink,
         ):
             try:
-                delimiter = detect_delimiter(source.read(SNIFF_BYTES))
+                sample = source.read(SNIFF_BYTES)
                 source.seek(0)
-                counts = clean_csv(source, sink, reject_sink, key, rules, delimiter, with_line_numbers=True)
+                hint = excel_separator(sample)
+                if hint is not None:
+                    source.readline()  # Excel's "sep=;" line is a hint, not a record
+                delimiter = hint or detect_delimiter(sample)
+                counts = clean_csv(
+                    source,
+                    sink,
+                    reject_sink,
+                    key,
+                    rules,
+                    delimiter,
+                    with_line_numbers=True,
+                    lines_before=1 if hint else 0,
+                )
             except UnicodeDecodeError:
+                if encoding == "utf-16":
+                    raise UnreadableFile(f"{key}: starts like UTF-16 text but is not valid UTF-16") from None
                 continue
             except (OSError, EOFError) as exc:
                 raise UnreadableFile(f"{key}: cannot be read ({exc})") from None
         return Cleaned(counts, encoding.removesuffix("-sig"), delimiter)
     raise UnreadableFile(f"{key}: cannot be decoded as text")  # Latin-1 decodes any byte: unreachable
+
+
+@dataclass(frozen=True)
+class Processed:
+    """A preprocessed file on local disk: the cleaned output, its rejects and the accounting."""
+
+    counts: CleanCounts
+    encoding: str
+    delimiter: str
+    output: Path
+    rejects: Path
+
+
+def preprocess_file(local: Path, key: str, rules: Rules, work_dir: Path, memory_mb: int) -> Processed:
+    """Decode, clean, type and deduplicate one local file into ``work_dir``; no S3 here, so the
+    handler, the tests and the benchmarks run exactly the same steps."""
+    numbered, output, rejects = work_dir / "numbered.csv", work_dir / "clean.csv", work_dir / "rejects.csv"
+    cleaned = clean_file(local, numbered, rejects, key, rules)
+    counts = cleaned.counts
+    written = finish(
+        numbered, output, counts.columns, dedupe=rules.dedupe, tmp_dir=work_dir, memory_mb=memory_mb
+    )
+    numbered.unlink()
+    counts.rows_duplicate, counts.rows_out = counts.rows_out - written, written
+    return Processed(counts, cleaned.encoding, cleaned.delimiter, output, rejects)
 
 
 def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, context: Any) -> dict[str, Any]:
@@ -108,43 +159,39 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
         "rejects": None,
         "rows": None,
         "columns": None,
+        "values_nulled": None,
         "error": None,
         "started_at": watch.started_at,
         "function": getattr(context, "function_name", None),
         "request_id": getattr(context, "aws_request_id", None),
     }
     with tempfile.TemporaryDirectory(prefix="csvpipe-", dir=os.environ.get("TMPDIR")) as tmp:
-        local, out, rejects = Path(tmp, "raw"), Path(tmp, "clean.csv"), Path(tmp, "rejects.csv")
-        numbered = Path(tmp, "numbered.csv")
+        local = Path(tmp, "raw")
         try:
             if not layout.is_csv_key(record.key):
                 raise UnreadableFile(f"{record.key}: not a .csv or .csv.gz object")
             rules = load_rules(settings.rules_dir, dataset)
             s3.download_file(record.bucket, record.key, str(local), Config=SINGLE_GET)
-            cleaned = clean_file(local, numbered, rejects, record.key, rules)
+            processed = preprocess_file(local, record.key, rules, Path(tmp), settings.lambda_memory_mb)
         except (UnreadableFile, ConfigError) as exc:
             summary.update(status="failed", error=str(exc))
         else:
-            counts = cleaned.counts
-            written = finish(
-                numbered,
-                out,
-                counts.columns,
-                dedupe=rules.dedupe,
-                tmp_dir=Path(tmp),
-                memory_mb=settings.lambda_memory_mb,
-            )
-            counts.rows_duplicate = counts.rows_out - written
-            counts.rows_out = written
+            counts = processed.counts
             out_key = layout.processed_key(record.key)
             s3.upload_file(
-                str(out), settings.processed_bucket, out_key, ExtraArgs={"ContentType": "text/csv"}
+                str(processed.output),
+                settings.processed_bucket,
+                out_key,
+                ExtraArgs={"ContentType": "text/csv"},
             )
             summary["output"] = {"bucket": settings.processed_bucket, "key": out_key}
             reject_key = layout.rejects_key(record.key)
             if counts.rows_rejected:
                 s3.upload_file(
-                    str(rejects), settings.processed_bucket, reject_key, ExtraArgs={"ContentType": "text/csv"}
+                    str(processed.rejects),
+                    settings.processed_bucket,
+                    reject_key,
+                    ExtraArgs={"ContentType": "text/csv"},
                 )
                 summary["rejects"] = {"bucket": settings.processed_bucket, "key": reject_key}
             else:
@@ -157,7 +204,8 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
                 "duplicate": counts.rows_duplicate,
             }
             summary["columns"] = counts.columns
-            summary["dialect"] = {"encoding": cleaned.encoding, "delimiter": cleaned.delimiter}
+            summary["values_nulled"] = counts.values_nulled
+            summary["dialect"] = {"encoding": processed.encoding, "delimiter": processed.delimiter}
     summary["seconds"] = watch.seconds()
     runs.write_stage_record(s3, settings.processed_bucket, run, "preprocess", summary)
     # One structured line per object: CloudWatch Logs on AWS, lambda.log locally.

@@ -14,6 +14,7 @@ import pytest
 from pipeline.errors import PreprocessError
 from pipeline.preprocess.clean import REJECT_COLUMNS, CleanCounts, clean_csv, normalise_header
 from pipeline.preprocess.exceptions import UnreadableFile
+from pipeline.preprocess.rules import ColumnRule, Rules
 
 KEY = "movies/movies.csv"
 REJECTS_HEADER = "source_key,line_number,reason,raw_text\n"
@@ -218,3 +219,50 @@ def test_line_number_of_multiline_rejected_record_is_where_it_starts() -> None:
     result = clean('a,b\n"line1\nline2"\n3,4\n')
     assert_balanced(result.counts)
     assert result.rejects == REJECTS_HEADER + f'{KEY},2,"expected 2 fields, found 1","line1\nline2"\n'
+
+
+TYPED = Rules(
+    columns=(
+        ColumnRule("id", "int"),
+        ColumnRule("price", "decimal", "null"),
+        ColumnRule("day", "date"),
+        ColumnRule("paid", "bool", "null"),
+    )
+)
+
+
+def test_typed_columns_write_canonical_values() -> None:
+    text = "id,price,day,paid\n+01,1.50,25.12.1995,Yes\n2,,1995-12-26,no\n"
+    out, rejects = io.StringIO(), io.StringIO()
+    counts = clean_csv(io.StringIO(text, newline=""), out, rejects, KEY, TYPED)
+    assert out.getvalue() == "id,price,day,paid\n1,1.50,1995-12-25,true\n2,,1995-12-26,false\n"
+    assert (counts.rows_in, counts.rows_out, counts.rows_rejected) == (2, 2, 0)
+    assert counts.values_nulled == {}
+
+
+def test_type_rejects_name_every_failing_column_and_nulls_are_counted() -> None:
+    text = "id,price,day,paid\nx1,1.5,someday,yes\n2,cheap,1995-12-26,perhaps\n3,2,1995-02-30,no\n"
+    out, rejects = io.StringIO(), io.StringIO()
+    counts = clean_csv(io.StringIO(text, newline=""), out, rejects, KEY, TYPED)
+    assert out.getvalue() == "id,price,day,paid\n2,,1995-12-26,\n"
+    rows = list(csv.reader(io.StringIO(rejects.getvalue())))[1:]
+    assert [(line, raw) for _, line, _, raw in rows] == [
+        ("2", "x1,1.5,someday,yes"),
+        ("4", "3,2,1995-02-30,no"),
+    ]
+    assert rows[0][2] == (
+        "column id: 'x1' is not an integer; column day: 'someday' is not a date in the accepted formats "
+        "(%Y-%m-%d, %Y/%m/%d, %Y%m%d, %d.%m.%Y, %d %b %Y, %d %B %Y, %d-%b-%Y, %b %d %Y, %b %d, %Y, "
+        "%B %d %Y, %B %d, %Y)"
+    )
+    # Nulled cells of rejected rows are not counted: only the kept row's two cells.
+    assert counts.values_nulled == {"price": 1, "paid": 1}
+    assert (counts.rows_in, counts.rows_out, counts.rows_rejected) == (3, 1, 2)
+    assert_balanced(counts)
+
+
+def test_na_tokens_are_null_before_typing() -> None:
+    out, rejects = io.StringIO(), io.StringIO()
+    text = "id,day\nNA,1995-12-25\n1,-\n"
+    counts = clean_csv(io.StringIO(text, newline=""), out, rejects, KEY, TYPED)
+    assert out.getvalue() == "id,day\n,1995-12-25\n1,\n" and counts.rows_rejected == 0

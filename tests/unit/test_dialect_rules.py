@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from pipeline.errors import ConfigError
 from pipeline.preprocess.clean import normalise_multi_value, year_from_title
 from pipeline.preprocess.dialect import detect_delimiter, initial_encoding
-from pipeline.preprocess.rules import Rules, load_rules
+from pipeline.preprocess.rules import ColumnRule, Rules, load_rules
 
 
 @pytest.mark.parametrize(
@@ -92,6 +93,13 @@ def test_rules_file_overrides_defaults(tmp_path: Path) -> None:
         ("na_tokens = [1, 2]\n", "rule 'na_tokens' must be a list of strings"),
         ("multi_value_separator = ''\n", "must not be empty"),
         ("dedupe = \n", "not valid TOML"),
+        ("columns = 1\n", "rule 'columns' must be dict"),
+        ("[columns.price]\ntype = 'money'\n", "[columns.price]: type must be one of string, int"),
+        ("[columns.price]\ntype = 'int'\non_error = 'skip'\n", "on_error must be 'reject' or 'null'"),
+        ("[columns.price]\ntype = 'int'\nformat = 'x'\n", "unknown key(s) format"),
+        ("[columns.day]\ntype = 'date'\nformats = ['dd/mm/yyyy']\n", "formats must be a list of strptime"),
+        ("[columns.price]\ntype = 'int'\nformats = ['%Y']\n", "formats applies to type 'date' only"),
+        ("[columns.'!!']\ntype = 'int'\n", "not a usable column name"),
     ],
 )
 def test_bad_rules_file_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
@@ -101,7 +109,20 @@ def test_bad_rules_file_is_one_clear_error(tmp_path: Path, text: str, message: s
     assert str(tmp_path / "sales.toml") in str(info.value)
 
 
-def test_packaged_movies_rules_are_the_defaults() -> None:
+def test_column_rules_use_processed_names(tmp_path: Path) -> None:
+    (tmp_path / "sales.toml").write_text(
+        "[columns.'Order Date']\ntype = 'date'\nformats = ['%d/%m/%Y']\n"
+        "[columns.paid]\ntype = 'bool'\non_error = 'null'\n"
+    )
+    assert load_rules(tmp_path, "sales").columns == (
+        ColumnRule("order_date", "date", "reject", ("%d/%m/%Y",)),
+        ColumnRule("paid", "bool", "null"),
+    )
+
+
+def test_packaged_movies_rules_are_the_defaults_plus_types() -> None:
     from pipeline.settings import PACKAGED_RULES
 
-    assert load_rules(PACKAGED_RULES, "movies") == Rules()
+    movies = load_rules(PACKAGED_RULES, "movies")
+    assert replace(movies, columns=()) == Rules()
+    assert movies.columns == (ColumnRule("movie_id", "int", "reject"), ColumnRule("year", "int", "null"))

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.preprocess.dedupe import finish
 from pipeline.preprocess.exceptions import UnreadableFile
-from pipeline.preprocess.handler import Cleaned, clean_file
+from pipeline.preprocess.handler import Processed, clean_file, preprocess_file
 from pipeline.preprocess.rules import Rules
 
 MOVIES = "movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n2,Heat (1995),Action\n"
@@ -23,23 +22,11 @@ MOVIES = "movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n2,Heat (
 def run(tmp_path: Path, data: bytes, key: str = "movies/x.csv", rules: Rules | None = None):
     raw = tmp_path / "raw"
     raw.write_bytes(gzip.compress(data) if key.endswith(".gz") else data)
-    rules = rules or Rules()
-    cleaned = clean_file(raw, tmp_path / "numbered.csv", tmp_path / "rejects.csv", key, rules)
-    out = tmp_path / "out.csv"
-    written = finish(
-        tmp_path / "numbered.csv",
-        out,
-        cleaned.counts.columns,
-        dedupe=rules.dedupe,
-        tmp_dir=tmp_path,
-        memory_mb=256,
-    )
-    counts = cleaned.counts
-    counts.rows_duplicate, counts.rows_out = counts.rows_out - written, written
-    assert counts.balanced()
-    with out.open(encoding="utf-8", newline="") as fh:
+    processed = preprocess_file(raw, key, rules or Rules(), tmp_path, memory_mb=256)
+    assert processed.counts.balanced()
+    with processed.output.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.reader(fh))
-    return cleaned, rows
+    return processed, rows
 
 
 @pytest.mark.parametrize(
@@ -159,5 +146,5 @@ def test_whole_file_failures(tmp_path: Path, data: bytes, reason: str) -> None:
 
 def test_cleaned_is_reported(tmp_path: Path) -> None:
     cleaned, _ = run(tmp_path, MOVIES.encode())
-    assert isinstance(cleaned, Cleaned)
+    assert isinstance(cleaned, Processed)
     assert cleaned.counts.columns == ["movie_id", "title", "genres", "year"]
