@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from pipeline import layout
+from pipeline import layout, limits, runs
 from pipeline.aws import Clients
 from pipeline.follow import FileProgress, clear_records, follow
 from pipeline.ingest.upload import upload_file
@@ -26,6 +26,8 @@ def run_files(
 ) -> bool:
     """Upload and follow ``files``; True when every stage of every file succeeded."""
     settings = clients.settings
+    for warning in _limit_warnings(clients, files):
+        console.print(f"warning: {warning}", style="yellow")
     uploads = []
     for path in files:
         key = layout.raw_key_for_upload(path.name, dataset)
@@ -73,6 +75,18 @@ def run_files(
     else:
         console.print(f"{len(results)} file(s) went through every stage", style="green")
     return not failed
+
+
+def _limit_warnings(clients: Clients, files: list[Path]) -> list[str]:
+    """Files predicted to exceed the Lambda's limits; the run records are read only when a file
+    is big enough for its throughput to matter."""
+    throughput = limits.Throughput(limits.DEFAULT_MB_PER_S, 0)
+    if any(limits.text_bytes(path) >= limits.MIN_MEASURED_BYTES for path in files):
+        records = runs.latest_runs(clients.s3, clients.settings.processed_bucket, limits.RECENT_RUNS)
+        throughput = limits.measured_throughput(records)
+    return [
+        warning for path in files for warning in limits.limit_warnings(path, throughput, clients.settings)
+    ]
 
 
 def _print_file(console: Console, item: FileProgress) -> None:

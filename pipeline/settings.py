@@ -49,6 +49,7 @@ class Settings:
     lambda_function_name: str = "csvpipe-preprocess"
     lambda_timeout: int = 30
     lambda_memory_mb: int = 512
+    lambda_ephemeral_mb: int = 512
 
     transforms_dir: Path = PACKAGED_TRANSFORMS
     rules_dir: Path = PACKAGED_RULES
@@ -211,7 +212,13 @@ def load_settings(
         if name not in values:
             pick(name, defaults)
 
-    for name in ("lambda_timeout", "lambda_memory_mb", "emulator_port", "dashboard_port"):
+    for name in (
+        "lambda_timeout",
+        "lambda_memory_mb",
+        "lambda_ephemeral_mb",
+        "emulator_port",
+        "dashboard_port",
+    ):
         if values[name] <= 0:
             raise ConfigError(f"setting {name!r} ({sources[name]}) must be positive")
     return Settings(**values, sources=sources)

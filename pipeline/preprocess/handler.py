@@ -172,7 +172,10 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
                 raise UnreadableFile(f"{record.key}: not a .csv or .csv.gz object")
             rules = load_rules(settings.rules_dir, dataset)
             s3.download_file(record.bucket, record.key, str(local), Config=SINGLE_GET)
-            processed = preprocess_file(local, record.key, rules, Path(tmp), settings.lambda_memory_mb)
+            # The function's memory size as Lambda reports it, so DuckDB's limit follows the
+            # deployed configuration.
+            memory_mb = int(getattr(context, "memory_limit_in_mb", None) or settings.lambda_memory_mb)
+            processed = preprocess_file(local, record.key, rules, Path(tmp), memory_mb)
         except (UnreadableFile, ConfigError) as exc:
             summary.update(status="failed", error=str(exc))
         else:

@@ -212,3 +212,20 @@ def test_rejected_rows_are_shown_by_the_rejects_command(workspace, first_run, tm
     assert "messy_movies/messy_movies.csv" in listed.stdout
     none = cli("rejects", "movies/movies.csv", cwd=home, env=env)
     assert none.stdout.strip() == "no rejected rows for s3://csv-raw-data-bucket/movies/movies.csv"
+
+
+def test_a_file_predicted_to_exceed_a_limit_is_warned_before_upload(
+    workspace, first_run, tmp_path: Path
+) -> None:
+    home, env = workspace
+    big = tmp_path / "catalogue.csv"
+    rows = "".join(f"{i},Film {i} ({1950 + i % 70}),Drama|Comedy\n" for i in range(1, 150_000))
+    big.write_text("movieId,title,genres\n" + rows, encoding="utf-8")
+    assert big.stat().st_size > 4 * 1024 * 1024
+    result = cli("--set", "lambda_ephemeral_mb=8", "run", str(big), cwd=home, env=env)
+    assert result.returncode == 0, result.stderr + result.stdout
+    out = result.stdout
+    warning = out.index("warning: catalogue.csv needs about")
+    assert "over the Lambda's ephemeral storage of 8 MB; raise it with --set lambda_ephemeral_mb=" in out
+    assert warning < out.index("uploaded ")
+    assert "rows: 149999 in, 149999 out, 0 rejected, 0 empty, 0 duplicate" in out
