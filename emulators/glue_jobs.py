@@ -11,10 +11,10 @@ from typing import Any
 
 from pipeline import runs
 from pipeline.aws import Clients
-from pipeline.catalog.crawler import crawl_dataset, get_table
-from pipeline.errors import CsvpipeError
-from pipeline.transform.job import run_transform
-from pipeline.transform.sql import Transform, discover
+from pipeline.catalog.crawler import crawl_dataset
+from pipeline.errors import CsvpipeError, failure_text
+from pipeline.transform.dag import reading
+from pipeline.transform.job import load_plan, run_steps
 
 log = logging.getLogger("csvpipe.glue")
 
@@ -22,34 +22,9 @@ log = logging.getLogger("csvpipe.glue")
 def _stage_error(stage: str, exc: Exception) -> str:
     """A stage's failure for its run record: user-facing errors as they are, anything else
     (a bug, an unreachable endpoint) named by type, with the traceback in the stack's log."""
-    if isinstance(exc, CsvpipeError):
-        return str(exc)
-    log.exception("%s stage failed unexpectedly", stage)
-    return f"internal error in the {stage} stage: {type(exc).__name__}: {exc}"
-
-
-def transforms_for(dataset: str, transforms: list[Transform]) -> list[Transform]:
-    return [t for t in transforms if dataset in t.tables]
-
-
-def run_transforms(clients: Clients, transforms: list[Transform], work_dir: Path) -> dict[str, Any]:
-    """Run transforms whose tables all exist; a failure stops only that transform."""
-    settings = clients.settings
-    outputs, skipped, errors = [], [], []
-    for transform in transforms:
-        missing = sorted(
-            t for t in transform.tables if get_table(clients.glue, settings.glue_database, t) is None
-        )
-        if missing:
-            skipped.append(
-                {"transform": transform.name, "reason": f"waiting for table(s) {', '.join(missing)}"}
-            )
-            continue
-        try:
-            outputs.append(run_transform(transform, settings, clients.s3, clients.glue, work_dir))
-        except Exception as exc:
-            errors.append({"transform": transform.name, "error": _stage_error("transform", exc)})
-    return {"status": "failed" if errors else "ok", "outputs": outputs, "skipped": skipped, "errors": errors}
+    if not isinstance(exc, CsvpipeError):
+        log.exception("%s stage failed unexpectedly", stage)
+    return failure_text(stage, exc)
 
 
 def after_preprocess(clients: Clients, result: dict[str, Any], work_dir: Path) -> None:
@@ -71,8 +46,10 @@ def after_preprocess(clients: Clients, result: dict[str, Any], work_dir: Path) -
 
     watch = runs.Stopwatch()
     try:
-        chosen = transforms_for(dataset, discover(settings.transforms_dir))
-        transform = run_transforms(clients, chosen, work_dir)
+        steps, references = load_plan(settings)
+        transform = run_steps(
+            reading(steps, dataset), settings, clients.s3, clients.glue, work_dir, references
+        )
     except Exception as exc:
         transform = {
             "status": "failed",

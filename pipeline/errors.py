@@ -53,3 +53,12 @@ class CatalogError(StageError):
 
 class TransformError(StageError):
     """A SQL transform could not run or publish its output."""
+
+
+def failure_text(stage: str, exc: BaseException) -> str:
+    """A stage's failure for its run record: csvpipe's own errors as they are (one clear line),
+    anything else (a bug, an unreachable endpoint) named by its type; the caller logs those
+    with their traceback."""
+    if isinstance(exc, CsvpipeError):
+        return str(exc)
+    return f"internal error in the {stage} stage: {type(exc).__name__}: {exc}"

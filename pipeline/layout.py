@@ -22,6 +22,7 @@ from pathlib import PurePosixPath
 CSV_SUFFIXES = (".csv.gz", ".csv")
 RUNS_PREFIX = "_runs/"
 REJECTS_PREFIX = "_rejects/"
+PARQUET_PREFIX = "parquet/"
 STAGES = ("preprocess", "crawl", "transform")
 
 _NON_WORD = re.compile(r"[^0-9a-zA-Z]+")
@@ -95,6 +96,11 @@ def run_record_key(run: str, stage: str) -> str:
 
 def final_data_key(output: str) -> str:
     return f"{output}/{output}.csv"
+
+
+def final_parquet_key(output: str) -> str:
+    """Parquet beside, not under, the CSV's folder: QuickSight reads a folder as CSV only."""
+    return f"{PARQUET_PREFIX}{output}/{output}.parquet"
 
 
 def final_manifest_key(output: str) -> str:

@@ -18,7 +18,7 @@ from pipeline.follow import FileProgress, clear_records, follow
 from pipeline.ingest.upload import upload_file
 from pipeline.storage import head, split_s3_uri
 
-PREVIEW_ROWS = 25
+PREVIEW_ROWS = 10
 
 
 def run_files(

@@ -42,6 +42,7 @@ class Settings:
     final_bucket: str = "csv-final-data-bucket"
     queue_name: str = "csvpipe-raw-events"
     glue_database: str = "csvpipe"
+    job_memory_mb: int = 2048
 
     emulator_host: str = "127.0.0.1"
     emulator_port: int = 4577
@@ -216,6 +217,7 @@ def load_settings(
         "lambda_timeout",
         "lambda_memory_mb",
         "lambda_ephemeral_mb",
+        "job_memory_mb",
         "emulator_port",
         "dashboard_port",
     ):

@@ -1,29 +1,45 @@
-"""The ETL job stand-in: resolve a transform's tables through the Glue catalog, read their data
-from the processed bucket, run the SQL in DuckDB and publish the result to the final bucket."""
+"""The ETL job stand-in: run transforms in plan order. Each resolves its catalog tables through
+the Glue catalog and reads their data from the processed bucket, reads reference tables from
+their CSV files and other transforms' outputs from the final bucket's Parquet, runs its SQL in
+DuckDB under a memory limit, and publishes CSV and Parquet to the final bucket.
+
+A failing transform stops the transforms that read its output, not the others.
+"""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from pipeline import runs
+from pipeline import layout, runs
 from pipeline.catalog.crawler import get_table
 from pipeline.catalog.types import duckdb_type
+from pipeline.errors import CsvpipeError, failure_text
 from pipeline.publish.writer import publish_output
 from pipeline.settings import Settings
 from pipeline.sqltext import identifier, literal
-from pipeline.storage import mirror_prefix, split_s3_uri
+from pipeline.storage import head, mirror_prefix, split_s3_uri
+from pipeline.transform.dag import Step, plan
 from pipeline.transform.exceptions import MissingTable, SqlError
-from pipeline.transform.sql import Transform
+from pipeline.transform.sql import discover, reference_tables
+
+log = logging.getLogger("csvpipe.transform")
 
 
-def _register_table(
+def load_plan(settings: Settings) -> tuple[list[Step], dict[str, Path]]:
+    """Every transform of ``transforms_dir`` in run order, and the reference tables beside them."""
+    references = reference_tables(settings.transforms_dir)
+    return plan(discover(settings.transforms_dir), references), references
+
+
+def _register_catalog_table(
     con: duckdb.DuckDBPyConnection, name: str, table: dict[str, Any], s3: Any, work_dir: Path
-) -> int:
-    """A DuckDB view named like the catalog table, reading its files with the catalog's types."""
+) -> dict[str, Any]:
+    """A view named like the catalog table, reading its files with the catalog's types."""
     storage = table["StorageDescriptor"]
     bucket, prefix = split_s3_uri(storage["Location"])
     paths = mirror_prefix(s3, bucket, prefix, work_dir)
@@ -36,37 +52,124 @@ def _register_table(
         f"CREATE VIEW {identifier(name)} AS SELECT * FROM read_csv([{files}], header = true, "
         f"union_by_name = true, columns = {{{types}}})"
     )
-    return len(paths)
+    return {"kind": "catalog", "location": storage["Location"], "files": len(paths)}
 
 
-def run_transform(
-    transform: Transform, settings: Settings, s3: Any, glue: Any, work_dir: Path
+def _register_reference(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> dict[str, Any]:
+    """A reference table: a small CSV shipped with the transforms, every column text, so it
+    reads the same in DuckDB and in Spark."""
+    con.execute(
+        f"CREATE VIEW {identifier(name)} AS SELECT * FROM read_csv({literal(str(path))}, header = true, "
+        "all_varchar = true)"
+    )
+    return {"kind": "reference", "file": str(path)}
+
+
+def _register_output(
+    con: duckdb.DuckDBPyConnection, name: str, settings: Settings, s3: Any, work_dir: Path
 ) -> dict[str, Any]:
-    """Run one transform and publish it; the summary for its run record."""
+    """Another transform's published output, read from its Parquet (types kept)."""
+    key = layout.final_parquet_key(name)
+    local = work_dir / settings.final_bucket / key
+    local.parent.mkdir(parents=True, exist_ok=True)
+    s3.download_file(settings.final_bucket, key, str(local))
+    con.execute(f"CREATE VIEW {identifier(name)} AS SELECT * FROM read_parquet({literal(str(local))})")
+    return {"kind": "output", "location": f"s3://{settings.final_bucket}/{key}"}
+
+
+def _connect(settings: Settings, spill: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(
+        config={
+            "memory_limit": f"{settings.job_memory_mb}MB",
+            "temp_directory": str(spill),
+            "threads": 2,
+        }
+    )
+
+
+def run_step(
+    step: Step, settings: Settings, s3: Any, glue: Any, work_dir: Path, references: dict[str, Path]
+) -> dict[str, Any]:
+    """Run one transform and publish its output; the summary for its run record."""
+    transform = step.transform
     watch = runs.Stopwatch()
-    with duckdb.connect() as con, tempfile.TemporaryDirectory(prefix="csvpipe-job-") as tmp:
-        inputs = {}
-        for name in sorted(transform.tables):
+    with tempfile.TemporaryDirectory(prefix="csvpipe-job-") as tmp, _connect(settings, Path(tmp)) as con:
+        inputs: dict[str, dict[str, Any]] = {}
+        for name in step.catalog:
             table = get_table(glue, settings.glue_database, name)
             if table is None:
                 raise MissingTable(
                     f"{transform.path.name}: table {settings.glue_database}.{name} is not in the "
                     "catalog yet (upload its data first)"
                 )
-            inputs[name] = _register_table(con, name, table, s3, work_dir)
-        out = Path(tmp, f"{transform.name}.csv")
+            inputs[name] = _register_catalog_table(con, name, table, s3, work_dir)
+        for name in step.references:
+            inputs[name] = _register_reference(con, name, references[name])
+        for name in step.upstream:
+            inputs[name] = _register_output(con, name, settings, s3, work_dir)
+        csv_path, parquet_path = Path(tmp, f"{step.name}.csv"), Path(tmp, f"{step.name}.parquet")
         try:
             con.execute(f"CREATE TEMP TABLE __result AS {transform.sql}")
             (rows,) = con.execute("SELECT count(*) FROM __result").fetchone()
-            con.execute(f"COPY __result TO {literal(str(out))} (FORMAT csv, HEADER true, DELIMITER ',')")
+            columns = [
+                {"name": name, "type": kind} for name, kind, *_ in con.execute("DESCRIBE __result").fetchall()
+            ]
+            con.execute(f"COPY __result TO {literal(str(parquet_path))} (FORMAT parquet)")
+            con.execute(f"COPY __result TO {literal(str(csv_path))} (FORMAT csv, HEADER true, DELIMITER ',')")
         except duckdb.Error as exc:
             raise SqlError(f"{transform.path.name}: {str(exc).splitlines()[0]}") from None
         record = {
-            "transform": transform.name,
+            "transform": step.name,
             "sql_file": str(transform.path),
-            "inputs": {name: {"files": count} for name, count in inputs.items()},
+            "inputs": inputs,
             "rows": int(rows),
+            "columns": columns,
             "started_at": watch.started_at,
         }
         record["seconds"] = watch.seconds()
-        return publish_output(s3, settings.final_bucket, transform.name, out, record)
+        return publish_output(s3, settings.final_bucket, step.name, csv_path, parquet_path, record)
+
+
+def _waiting_for(step: Step, done: dict[str, str], settings: Settings, s3: Any, glue: Any) -> str | None:
+    """Why ``step`` cannot run now, or None when everything it reads is there."""
+    for name in step.upstream:
+        if done.get(name) == "failed":
+            return f"upstream transform {name} failed"
+        if done.get(name) == "skipped":
+            return f"upstream transform {name} was skipped"
+        if name not in done and head(s3, settings.final_bucket, layout.final_parquet_key(name)) is None:
+            return f"waiting for output {name} (run `csvpipe transform {name}`)"
+    missing = sorted(t for t in step.catalog if get_table(glue, settings.glue_database, t) is None)
+    if missing:
+        return f"waiting for table(s) {', '.join(missing)}"
+    return None
+
+
+def run_steps(
+    steps: list[Step], settings: Settings, s3: Any, glue: Any, work_dir: Path, references: dict[str, Path]
+) -> dict[str, Any]:
+    """Run ``steps`` in order; the transform stage's run record."""
+    done: dict[str, str] = {}
+    outputs, skipped, errors = [], [], []
+    for step in steps:
+        reason = _waiting_for(step, done, settings, s3, glue)
+        if reason is not None:
+            skipped.append({"transform": step.name, "reason": reason})
+            done[step.name] = "skipped"
+            continue
+        try:
+            outputs.append(run_step(step, settings, s3, glue, work_dir, references))
+        except Exception as exc:
+            if not isinstance(exc, CsvpipeError):
+                log.exception("transform %s failed unexpectedly", step.name)
+            errors.append({"transform": step.name, "error": failure_text("transform", exc)})
+            done[step.name] = "failed"
+        else:
+            done[step.name] = "ok"
+    return {
+        "status": "failed" if errors else "ok",
+        "order": [step.name for step in steps],
+        "outputs": outputs,
+        "skipped": skipped,
+        "errors": errors,
+    }

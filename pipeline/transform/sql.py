@@ -1,4 +1,9 @@
-"""Pure handling of transform files: one ``.sql`` file is one output named after the file."""
+"""Pure handling of transform files: one ``.sql`` file is one output named after the file.
+
+A transform reads three kinds of table, all by plain name: catalog tables (a dataset's
+processed data, resolved through the Glue catalog), reference tables (small CSV files shipped
+beside the transforms in ``reference/``, every column text) and other transforms' outputs.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import duckdb
 from pipeline.errors import UserInputError
 from pipeline.layout import snake_case
 
+REFERENCE_FOLDER = "reference"
+
 
 @dataclass(frozen=True)
 class Transform:
@@ -20,10 +27,12 @@ class Transform:
 
 
 def parse_transform(path: Path) -> Transform:
-    sql = path.read_text(encoding="utf-8").strip().rstrip(";")
+    sql = path.read_text(encoding="utf-8").strip().rstrip(";").strip()
     name = snake_case(path.stem)
+    if not name:
+        raise UserInputError(f"{path}: the file name gives no usable output name")
     try:
-        tables = frozenset(duckdb.get_table_names(sql))
+        tables = frozenset(table.lower() for table in duckdb.get_table_names(sql))
     except duckdb.Error as exc:
         raise UserInputError(f"{path}: not valid SQL ({str(exc).splitlines()[0]})") from None
     if not tables:
@@ -35,4 +44,20 @@ def discover(directory: Path) -> list[Transform]:
     """Every ``*.sql`` file of the transforms folder, in name order."""
     if not directory.is_dir():
         raise UserInputError(f"transforms folder {directory} does not exist (setting transforms_dir)")
-    return [parse_transform(path) for path in sorted(directory.glob("*.sql"))]
+    transforms = [parse_transform(path) for path in sorted(directory.glob("*.sql"))]
+    seen: dict[str, Path] = {}
+    for transform in transforms:
+        if transform.name in seen:
+            raise UserInputError(
+                f"{transform.path} and {seen[transform.name]} both make output {transform.name!r}"
+            )
+        seen[transform.name] = transform.path
+    return transforms
+
+
+def reference_tables(directory: Path) -> dict[str, Path]:
+    """The reference tables shipped with the transforms: ``reference/<name>.csv``."""
+    folder = directory / REFERENCE_FOLDER
+    if not folder.is_dir():
+        return {}
+    return {snake_case(path.stem): path for path in sorted(folder.glob("*.csv"))}

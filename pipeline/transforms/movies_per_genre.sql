@@ -8,6 +8,6 @@ FROM (
     SELECT unnest(string_split(genre, '|')) AS genre
     FROM movies
     WHERE genre IS NOT NULL
-)
+) AS movie_genres
 GROUP BY genre
 ORDER BY movies DESC, genre

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from emulators.glue_jobs import run_transforms
+import duckdb
+
 from pipeline import layout
 from pipeline.aws import Clients
 from pipeline.catalog.crawler import crawl_dataset, plan_dataset
 from pipeline.settings import replace
+from pipeline.transform.dag import plan
+from pipeline.transform.job import run_steps
 from pipeline.transform.sql import discover
 
 
@@ -56,7 +59,7 @@ def test_transforms_publish_csv_and_manifest_and_a_bad_one_fails_alone(
     put_processed(clients, "sales/a.csv", "id,amount,region\n1,2.5,eu\n2,3,us\n3,1.5,eu\n")
     crawl_dataset("sales", settings, clients.s3, clients.glue, tmp_path / "work")
 
-    result = run_transforms(clients, discover(folder), tmp_path / "work")
+    result = run_steps(plan(discover(folder)), settings, clients.s3, clients.glue, tmp_path / "work", {})
 
     assert result["status"] == "failed"
     assert [o["output"] for o in result["outputs"]] == ["totals"]
@@ -73,3 +76,97 @@ def test_transforms_publish_csv_and_manifest_and_a_bad_one_fails_alone(
     )
     assert manifest["fileLocations"] == [{"URIs": [f"s3://{final}/totals/totals.csv"]}]
     assert manifest["globalUploadSettings"]["containsHeader"] == "true"
+
+
+def test_transforms_run_in_dependency_order_with_reference_tables_and_parquet(
+    clients: Clients, tmp_path: Path
+) -> None:
+    folder = tmp_path / "transforms"
+    (folder / "reference").mkdir(parents=True)
+    (folder / "reference" / "regions.csv").write_text("region,continent\neu,Europe\nus,America\n")
+    # Named so that name order would run the dependant first: the plan must not.
+    (folder / "a_by_continent.sql").write_text(
+        "SELECT r.continent, sum(t.total) AS total FROM z_totals AS t "
+        "JOIN regions AS r ON r.region = t.region GROUP BY r.continent ORDER BY r.continent"
+    )
+    (folder / "z_totals.sql").write_text(
+        "SELECT region, sum(amount) AS total, count(*) AS sales FROM sales GROUP BY region ORDER BY region"
+    )
+    settings = replace(clients.settings, transforms_dir=folder)
+    put_processed(clients, "sales/a.csv", "id,amount,region\n1,2.5,eu\n2,3,us\n3,1.5,eu\n")
+    crawl_dataset("sales", settings, clients.s3, clients.glue, tmp_path / "work")
+    references = {"regions": folder / "reference" / "regions.csv"}
+    steps = plan(discover(folder), references)
+
+    result = run_steps(steps, settings, clients.s3, clients.glue, tmp_path / "work", references)
+
+    assert result["status"] == "ok", result
+    assert result["order"] == ["z_totals", "a_by_continent"]
+    by_continent, totals = result["outputs"][1], result["outputs"][0]
+    assert by_continent["inputs"]["z_totals"]["kind"] == "output"
+    assert by_continent["inputs"]["regions"]["kind"] == "reference"
+    assert totals["columns"] == [
+        {"name": "region", "type": "VARCHAR"},
+        {"name": "total", "type": "DOUBLE"},
+        {"name": "sales", "type": "BIGINT"},
+    ]
+    final = settings.final_bucket
+    body = clients.s3.get_object(Bucket=final, Key=layout.final_data_key("a_by_continent"))["Body"].read()
+    assert body.decode() == "continent,total\nAmerica,3.0\nEurope,4.0\n"
+    parquet = tmp_path / "totals.parquet"
+    clients.s3.download_file(final, layout.final_parquet_key("z_totals"), str(parquet))
+    assert duckdb.sql(f"SELECT * FROM read_parquet('{parquet}') ORDER BY region").fetchall() == [
+        ("eu", 4.0, 2),
+        ("us", 3.0, 1),
+    ]
+
+
+def test_a_failing_transform_stops_its_dependants_and_keeps_the_old_output(
+    clients: Clients, tmp_path: Path
+) -> None:
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "base.sql").write_text("SELECT region, count(*) AS n FROM sales GROUP BY region")
+    (folder / "derived.sql").write_text("SELECT sum(n) AS n FROM base")
+    (folder / "other.sql").write_text("SELECT count(*) AS n FROM sales")
+    settings = replace(clients.settings, transforms_dir=folder)
+    put_processed(clients, "sales/a.csv", "id,region\n1,eu\n2,us\n")
+    crawl_dataset("sales", settings, clients.s3, clients.glue, tmp_path / "work")
+    first = run_steps(plan(discover(folder)), settings, clients.s3, clients.glue, tmp_path / "work", {})
+    assert first["status"] == "ok" and len(first["outputs"]) == 3
+    final, base_key = settings.final_bucket, layout.final_data_key("base")
+    before = clients.s3.get_object(Bucket=final, Key=base_key)["Body"].read()
+
+    (folder / "base.sql").write_text("SELECT region, count(*) AS n FROM sales GROUP BY no_such_column")
+    second = run_steps(plan(discover(folder)), settings, clients.s3, clients.glue, tmp_path / "work", {})
+
+    assert second["status"] == "failed"
+    assert [e["transform"] for e in second["errors"]] == ["base"]
+    assert second["skipped"] == [{"transform": "derived", "reason": "upstream transform base failed"}]
+    assert [o["output"] for o in second["outputs"]] == ["other"]
+    assert clients.s3.get_object(Bucket=final, Key=base_key)["Body"].read() == before
+
+
+def test_reprocessing_gives_the_same_outputs_and_new_files_add_without_duplicates(
+    clients: Clients, tmp_path: Path
+) -> None:
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "per_region.sql").write_text(
+        "SELECT region, count(*) AS n FROM sales GROUP BY region ORDER BY region"
+    )
+    settings = replace(clients.settings, transforms_dir=folder)
+
+    def publish() -> str:
+        crawl_dataset("sales", settings, clients.s3, clients.glue, tmp_path / "work")
+        result = run_steps(plan(discover(folder)), settings, clients.s3, clients.glue, tmp_path / "work", {})
+        assert result["status"] == "ok", result
+        key = layout.final_data_key("per_region")
+        return clients.s3.get_object(Bucket=settings.final_bucket, Key=key)["Body"].read().decode()
+
+    put_processed(clients, "sales/a.csv", "id,region\n1,eu\n2,us\n")
+    first = publish()
+    put_processed(clients, "sales/a.csv", "id,region\n1,eu\n2,us\n")  # the same file processed again
+    assert publish() == first == "region,n\neu,1\nus,1\n"
+    put_processed(clients, "sales/b.csv", "id,region\n3,eu\n")
+    assert publish() == "region,n\neu,2\nus,1\n"

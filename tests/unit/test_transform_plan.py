@@ -1,0 +1,129 @@
+"""Transform files and their plan: which tables each reads, the run order, cycles, and which
+transforms a new file of a dataset sets off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import UserInputError
+from pipeline.settings import PACKAGED_TRANSFORMS
+from pipeline.transform.dag import downstream_of, plan, reading
+from pipeline.transform.sql import discover, parse_transform, reference_tables
+
+
+def write(folder: Path, **files: str) -> Path:
+    folder.mkdir(exist_ok=True)
+    for name, sql in files.items():
+        (folder / f"{name}.sql").write_text(sql)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("files", "order"),
+    [
+        ({"a": "SELECT * FROM movies"}, ["a"]),
+        ({"b": "SELECT * FROM movies", "a": "SELECT * FROM movies"}, ["a", "b"]),
+        ({"a": "SELECT * FROM c", "c": "SELECT * FROM movies"}, ["c", "a"]),
+        (
+            {"a": "SELECT * FROM b JOIN c ON b.x = c.x", "b": "SELECT * FROM c", "c": "SELECT 1 AS x FROM t"},
+            ["c", "b", "a"],
+        ),
+        ({"x": "WITH m AS (SELECT * FROM movies) SELECT * FROM m"}, ["x"]),
+    ],
+)
+def test_plan_runs_each_transform_after_what_it_reads(
+    tmp_path: Path, files: dict[str, str], order: list[str]
+) -> None:
+    steps = plan(discover(write(tmp_path / "t", **files)))
+    assert [step.name for step in steps] == order
+
+
+def test_inputs_are_split_by_kind(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path / "t",
+        summary="SELECT * FROM base JOIN regions ON base.r = regions.r JOIN sales ON sales.r = base.r",
+        base="SELECT * FROM sales",
+    )
+    (step_base, step_summary) = plan(discover(folder), references={"regions"})
+    assert (step_base.upstream, step_base.references, step_base.catalog) == ((), (), ("sales",))
+    assert (step_summary.upstream, step_summary.references, step_summary.catalog) == (
+        ("base",),
+        ("regions",),
+        ("sales",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "references", "message"),
+    [
+        (
+            {"a": "SELECT * FROM b", "b": "SELECT * FROM a"},
+            (),
+            "transforms read each other in a cycle: a -> b -> a",
+        ),
+        ({"a": "SELECT * FROM b", "b": "SELECT * FROM c", "c": "SELECT * FROM b"}, (), "cycle: b -> c -> b"),
+        ({"movies": "SELECT * FROM movies"}, (), "output 'movies' has the name of a table it reads"),
+        (
+            {"regions": "SELECT * FROM sales"},
+            ("regions",),
+            "output 'regions' has the name of a reference table",
+        ),
+    ],
+)
+def test_plan_errors_are_one_clear_line(tmp_path: Path, files, references, message: str) -> None:
+    with pytest.raises(UserInputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        plan(discover(write(tmp_path / "t", **files)), references)
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("SELEC * FROM movies", "not valid SQL"),
+        ("SELECT 1", "the query reads no table"),
+    ],
+)
+def test_bad_transform_file(tmp_path: Path, sql: str, message: str) -> None:
+    path = tmp_path / "bad.sql"
+    path.write_text(sql)
+    with pytest.raises(UserInputError, match=message):
+        parse_transform(path)
+
+
+def test_two_files_making_one_output_are_refused(tmp_path: Path) -> None:
+    write(tmp_path / "t", **{"Per Genre": "SELECT * FROM m", "per_genre": "SELECT * FROM m"})
+    with pytest.raises(UserInputError, match="both make output 'per_genre'"):
+        discover(tmp_path / "t")
+
+
+def test_a_dataset_sets_off_its_readers_and_everything_downstream(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path / "t",
+        per_genre="SELECT * FROM movies",
+        classes="SELECT * FROM movies",
+        per_class="SELECT * FROM classes",
+        ratings_avg="SELECT * FROM ratings",
+        joined="SELECT * FROM per_class AS p JOIN ratings_avg AS r ON p.x = r.x",
+    )
+    steps = plan(discover(folder))
+    assert [s.name for s in reading(steps, "movies")] == ["classes", "per_genre", "per_class", "joined"]
+    assert [s.name for s in reading(steps, "ratings")] == ["ratings_avg", "joined"]
+    assert [s.name for s in reading(steps, "nothing")] == []
+    assert [s.name for s in downstream_of(steps, ["per_class"])] == ["per_class", "joined"]
+
+
+def test_the_shipped_transforms_plan_cleanly() -> None:
+    references = reference_tables(PACKAGED_TRANSFORMS)
+    steps = plan(discover(PACKAGED_TRANSFORMS), references)
+    names = [step.name for step in steps]
+    assert set(names) == {
+        "genre_classification",
+        "genres_by_decade",
+        "movies_per_genre",
+        "movies_per_year",
+        "movies_per_genre_class",
+    }
+    assert names.index("genre_classification") < names.index("movies_per_genre_class")
+    assert set(references) == {"genre_classes"}
+    assert all(step.catalog in {("movies",), ()} for step in steps)
