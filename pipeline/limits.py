@@ -20,8 +20,9 @@ from pipeline.settings import Settings
 MB = 1024 * 1024
 LAMBDA_MAX_TIMEOUT = 900  # seconds: AWS Lambda's 15-minute maximum
 LAMBDA_MAX_EPHEMERAL_MB = 10_240
-# Conservative until runs are measured: below what bench/ measures for the preprocessing.
-DEFAULT_MB_PER_S = 10.0
+# Conservative until runs are measured: bench/ measures about 9 MB/s on two cores, and a
+# Lambda of 512 MB has a fraction of one.
+DEFAULT_MB_PER_S = 5.0
 # Runs of small files measure start-up, not throughput.
 MIN_MEASURED_BYTES = 4 * MB
 RECENT_RUNS = 20
@@ -30,9 +31,10 @@ HEADROOM = 2.0
 # Peak memory of the preprocessing does not grow with the file (streaming, DuckDB spills to
 # disk): the interpreter, DuckDB and boto3 need about this much besides DuckDB's own limit.
 BASE_MEMORY_MB = 160
-# Temporary storage at the peak: the raw download, the cleaned copy, the output and DuckDB's
-# spill, each about the size of the text.
-TMP_COPIES = 3
+# Temporary storage at the peak, measured by bench/ on a 1 GB file: the line-numbered cleaned
+# copy, the output and DuckDB's spill came to 4.0-4.7 times the text (the raw download is
+# deleted once it is cleaned).
+TMP_COPIES = 5
 
 
 @dataclass(frozen=True)

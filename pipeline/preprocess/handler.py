@@ -132,11 +132,15 @@ class Processed:
     rejects: Path
 
 
-def preprocess_file(local: Path, key: str, rules: Rules, work_dir: Path, memory_mb: int) -> Processed:
+def preprocess_file(
+    local: Path, key: str, rules: Rules, work_dir: Path, memory_mb: int, *, keep_input: bool = True
+) -> Processed:
     """Decode, clean, type and deduplicate one local file into ``work_dir``; no S3 here, so the
     handler, the tests and the benchmarks run exactly the same steps."""
     numbered, output, rejects = work_dir / "numbered.csv", work_dir / "clean.csv", work_dir / "rejects.csv"
     cleaned = clean_file(local, numbered, rejects, key, rules)
+    if not keep_input:
+        local.unlink()  # the Lambda's /tmp is small: the raw copy is not needed past this point
     counts = cleaned.counts
     written = finish(
         numbered, output, counts.columns, dedupe=rules.dedupe, tmp_dir=work_dir, memory_mb=memory_mb
@@ -175,7 +179,7 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
             # The function's memory size as Lambda reports it, so DuckDB's limit follows the
             # deployed configuration.
             memory_mb = int(getattr(context, "memory_limit_in_mb", None) or settings.lambda_memory_mb)
-            processed = preprocess_file(local, record.key, rules, Path(tmp), memory_mb)
+            processed = preprocess_file(local, record.key, rules, Path(tmp), memory_mb, keep_input=False)
         except (UnreadableFile, ConfigError) as exc:
             summary.update(status="failed", error=str(exc))
         else:

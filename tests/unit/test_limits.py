@@ -85,6 +85,6 @@ def test_memory_and_tmp_warnings(tmp_path: Path) -> None:
     assert warnings == [
         "big.csv is predicted to need about 260 MB of memory, over the Lambda's 200 MB (about 160 MB for "
         "the runtime besides DuckDB's limit of half the memory); raise it with --set lambda_memory_mb=326",
-        "big.csv needs about 900 MB of /tmp while it is preprocessed, over the Lambda's ephemeral storage "
-        "of 512 MB; raise it with --set lambda_ephemeral_mb=1126",
+        "big.csv needs about 1,500 MB of /tmp while it is preprocessed, over the Lambda's ephemeral storage "
+        "of 512 MB; raise it with --set lambda_ephemeral_mb=1876",
     ]

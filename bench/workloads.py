@@ -1,0 +1,157 @@
+"""What each benchmark child process runs: csvpipe's preprocessing, or one baseline, on one file.
+
+Why a module of its own: peak RSS is only comparable when each contender runs alone in a fresh
+process, started by a parent that stays small (a child's ``ru_maxrss`` starts from its parent's
+high-water mark at ``exec``). ``bench.preprocess_memory`` starts
+
+    python -m bench.workloads NAME --file F --work-dir D --memory-mb M --result R.json
+
+once per contender; the child imports only what NAME needs, times its own work (interpreter
+start-up and imports excluded) and writes a JSON result to R.json (stdout is left to libraries).
+
+``csvpipe`` runs the Lambda's own steps, imported, not copied: ``clean_file`` then ``finish``
+(DuckDB deduplication under half of ``memory_mb``, spilling to the work dir), with the rules the
+Lambda would load for the key ``movies/<file name>``. The baselines do the naive equivalent:
+read the CSV, strip every cell, drop duplicate rows, write a CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+WORKLOADS = ("csvpipe", "pandas", "polars", "duckdb")
+# The module each workload needs; a missing one skips that workload.
+REQUIRES = {"csvpipe": "pipeline", "pandas": "pandas", "polars": "polars", "duckdb": "duckdb"}
+
+
+def _self_peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def run_csvpipe(file: Path, work_dir: Path, memory_mb: int, dataset: str) -> dict[str, Any]:
+    """The preprocessing Lambda's steps for one object, as ``preprocess_object`` runs them, minus
+    the S3 download and uploads (the file is read where it is)."""
+    from pipeline import layout
+    from pipeline.preprocess.dedupe import finish
+    from pipeline.preprocess.handler import clean_file
+    from pipeline.preprocess.rules import load_rules
+    from pipeline.settings import load_settings
+
+    key = f"{dataset}/{file.name}"
+    rules = load_rules(load_settings().rules_dir, layout.dataset_for_key(key))
+    numbered, out, rejects = work_dir / "numbered.csv", work_dir / "clean.csv", work_dir / "rejects.csv"
+    started = time.perf_counter()
+    cleaned = clean_file(file, numbered, rejects, key, rules)
+    cleaned_at = time.perf_counter()
+    peak_after_clean = _self_peak_mib()
+    counts = cleaned.counts
+    written = finish(
+        numbered, out, counts.columns, dedupe=rules.dedupe, tmp_dir=work_dir, memory_mb=memory_mb
+    )
+    finished_at = time.perf_counter()
+    # The accounting preprocess_object records: duplicates are the rows deduplication dropped.
+    rows = {
+        "in": counts.rows_in,
+        "out": written,
+        "rejected": counts.rows_rejected,
+        "empty": counts.rows_empty,
+        "duplicate": counts.rows_out - written,
+    }
+    return {
+        "version": metadata.version("csvpipe"),
+        "rows": rows,
+        "phases": {"clean": cleaned_at - started, "dedupe+write": finished_at - cleaned_at},
+        "peak_after_clean_mib": peak_after_clean,
+        "files": {p.name: p.stat().st_size for p in (numbered, out, rejects)},
+        "encoding": cleaned.encoding,
+        "delimiter": cleaned.delimiter,
+    }
+
+
+def run_pandas(file: Path, work_dir: Path, memory_mb: int, dataset: str) -> dict[str, Any]:
+    import pandas as pd
+
+    frame = pd.read_csv(file, dtype=str, keep_default_na=False, on_bad_lines="skip")
+    frame = frame.apply(lambda column: column.str.strip()).drop_duplicates()
+    frame.to_csv(work_dir / "out.csv", index=False)
+    return {"rows": {"out": len(frame)}, "version": pd.__version__}
+
+
+def run_polars(file: Path, work_dir: Path, memory_mb: int, dataset: str) -> dict[str, Any]:
+    import polars as pl
+
+    frame = pl.read_csv(file, infer_schema=False, truncate_ragged_lines=True)
+    frame = frame.with_columns(pl.all().str.strip_chars()).unique(maintain_order=True)
+    frame.write_csv(work_dir / "out.csv")
+    return {"rows": {"out": frame.height}, "version": pl.__version__}
+
+
+def run_duckdb(file: Path, work_dir: Path, memory_mb: int, dataset: str) -> dict[str, Any]:
+    """Plain DuckDB with csvpipe's DuckDB settings (memory limit, spill folder, threads)."""
+    import duckdb
+
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": f"{max(64, memory_mb // 2)}MB",
+        "temp_directory": str(work_dir),
+        "threads": 2,
+    }
+    source = str(file).replace("'", "''")
+    target = str(work_dir / "out.csv").replace("'", "''")
+    with duckdb.connect(config=config) as con:
+        con.execute("SET enable_progress_bar = false")
+        copied = con.execute(
+            f"COPY (SELECT DISTINCT trim(COLUMNS(*)) FROM read_csv('{source}', all_varchar = true, "
+            "header = true, null_padding = true, ignore_errors = true, strict_mode = false)) "
+            f"TO '{target}' (FORMAT csv, HEADER true)"
+        ).fetchone()
+    written = copied[0] if copied else 0  # COPY answers with the number of rows it wrote
+    return {"rows": {"out": int(written)}, "version": duckdb.__version__}
+
+
+RUNNERS: dict[str, Callable[[Path, Path, int, str], dict[str, Any]]] = {
+    "csvpipe": run_csvpipe,
+    "pandas": run_pandas,
+    "polars": run_polars,
+    "duckdb": run_duckdb,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.workloads",
+        description="Run one benchmark workload in this process (started by bench.preprocess_memory).",
+    )
+    parser.add_argument("name", choices=WORKLOADS)
+    parser.add_argument("--file", type=Path, required=True)
+    parser.add_argument("--work-dir", type=Path, required=True, help="temporary files and DuckDB spill")
+    parser.add_argument("--memory-mb", type=int, default=512, help="the Lambda's memory (DuckDB gets half)")
+    parser.add_argument("--dataset", default="movies", help="dataset folder of the key, picks the rules")
+    parser.add_argument("--result", type=Path, required=True, help="where to write the JSON result")
+    parser.add_argument("--profile", type=Path, help="run under cProfile and write the stats here")
+    args = parser.parse_args(argv)
+    runner = RUNNERS[args.name]
+    profiler = cProfile.Profile() if args.profile else None
+    started = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
+    result = runner(args.file, args.work_dir, args.memory_mb, args.dataset)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    result["seconds"] = time.perf_counter() - started
+    result["peak_self_mib"] = _self_peak_mib()
+    args.result.write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
