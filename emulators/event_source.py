@@ -102,6 +102,8 @@ class EventSource:
                     "request_id": invocation.request_id,
                     "error_type": invocation.error_type,
                     "error": invocation.error_message,
+                    "max_memory_mb": invocation.max_memory_mb,
+                    "memory_mb": self.function.config.memory_mb,
                     "attempt": attempt,
                     "max_attempts": MAX_RECEIVES,
                     "will_retry": attempt < MAX_RECEIVES,

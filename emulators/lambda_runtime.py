@@ -5,8 +5,24 @@ Why: the handler then runs under the real Lambda contract, not a stand-in for it
 ``context`` object (function name, request id, remaining time), the real error shapes and the
 real start-up and import errors. csvpipe adds what the Lambda service does around the runtime:
 one invocation at a time per environment, a per-invocation timeout that kills the environment
-("Task timed out after N seconds"), and a fresh environment (cold start) after a crash or a
-timeout.
+("Task timed out after N seconds"), the function's memory size (an environment that goes over
+it is killed: ``Runtime.OutOfMemory``), and a fresh environment (cold start) after a crash, a
+timeout or running out of memory.
+
+Memory: while an invocation runs, the environment's resident memory (the awslambdaric process
+and its children, see emulators.memory) is read every 50 ms. Above ``memory_mb`` the environment
+is killed and the invocation fails as on Lambda: ``Runtime.OutOfMemory``, "RequestId: <id>
+Error: Runtime exited with error: signal: killed". Each result carries ``max_memory_mb``, the
+environment's peak since it started (Lambda's "Max Memory Used"). Memory is read from Linux's
+``/proc``; where there is none (macOS, Windows) it is neither measured nor enforced and
+``max_memory_mb`` is None.
+
+Code: by default the handler is imported from the running Python environment (the developer
+loop: edit, invoke). With ``FunctionConfig.code`` (a deployment zip or a folder) the
+environment runs that code instead, as Lambda would: the zip is extracted to a task root
+(``LAMBDA_TASK_ROOT``, also the working folder) and Python starts without site-packages
+(``-S``) on a path of only the task root and awslambdaric with its own dependencies, so the
+handler, DuckDB and boto3 come from the package, and a missing module fails as it would on AWS.
 
 Runtime API (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html):
     GET  /2018-06-01/runtime/invocation/next
@@ -20,8 +36,11 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -30,6 +49,9 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from emulators.lambda_code import CodeDirs, prepare_code
+from emulators.memory import MemoryWatch
 
 API_PREFIX = "/2018-06-01/runtime"
 ACCOUNT_ID = "123456789012"
@@ -46,6 +68,9 @@ class Invocation:
     error_message: str | None = None
     duration_ms: float = 0.0
     cold_start: bool = False
+    # Peak resident memory of the execution environment since it started (Lambda's "Max
+    # Memory Used"); None where it cannot be measured.
+    max_memory_mb: int | None = None
 
     @property
     def error(self) -> dict[str, Any] | None:
@@ -75,6 +100,9 @@ class FunctionConfig:
     environment: dict[str, str]
     tmp_dir: Path
     log_path: Path
+    # The function's code: a deployment zip or a folder; None runs the handler from the
+    # running Python environment.
+    code: Path | None = None
 
     @property
     def arn(self) -> str:
@@ -217,12 +245,23 @@ class LocalLambda:
         self.config = config
         self._server: _RuntimeApiServer | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._memory: MemoryWatch | None = None
+        self._code: CodeDirs | None = None
+        self._work_dir: Path | None = None
         self._invoke_lock = threading.Lock()
         self._log: Any = None
 
     def start(self) -> LocalLambda:
+        """Prepare the function: its /tmp, its log and, when it has a package, its code."""
         self.config.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.config.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.config.code is not None:
+            self._work_dir = Path(tempfile.mkdtemp(prefix="csvpipe-lambda-code-"))
+            try:
+                self._code = prepare_code(self.config.code, self._work_dir)
+            except BaseException:
+                shutil.rmtree(self._work_dir, ignore_errors=True)
+                raise
         self._log = self.config.log_path.open("ab")
         return self
 
@@ -234,6 +273,11 @@ class LocalLambda:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process and self._process.poll() is None else None
+
+    @property
+    def task_root(self) -> Path | None:
+        """Where the function's code was unpacked; None when it runs from this environment."""
+        return self._code.task_root if self._code else None
 
     def _environment(self) -> dict[str, str]:
         config = self.config
@@ -252,11 +296,29 @@ class LocalLambda:
                 "AWS_DEFAULT_REGION": config.region,
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
                 "_HANDLER": config.handler,
-                "TMPDIR": str(config.tmp_dir),
+                # Absolute: a packaged function runs in its task root, not in this folder.
+                "TMPDIR": str(config.tmp_dir.resolve()),
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self._code is not None:
+            # Only the package and the runtime client are importable, as on Lambda.
+            for name in ("PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "PYTHONSAFEPATH"):
+                env.pop(name, None)
+            env.update(
+                {
+                    "PYTHONPATH": os.pathsep.join((str(self._code.task_root), str(self._code.runtime_dir))),
+                    "LAMBDA_TASK_ROOT": str(self._code.task_root),
+                    "LAMBDA_RUNTIME_DIR": str(self._code.runtime_dir),
+                }
+            )
         return env
+
+    def _command(self) -> list[str]:
+        if self._code is None:
+            return [sys.executable, "-m", "awslambdaric", self.config.handler]
+        # -S: no site-packages, so nothing of this virtualenv is importable by accident.
+        return [sys.executable, "-S", "-m", "awslambdaric", self.config.handler]
 
     def _ensure_environment(self) -> bool:
         """Start an execution environment if none runs; True when this was a cold start."""
@@ -268,19 +330,38 @@ class LocalLambda:
         self._server = _RuntimeApiServer(self.config)
         threading.Thread(target=self._server.serve_forever, name="lambda-runtime-api", daemon=True).start()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "awslambdaric", self.config.handler],
+            self._command(),
             env=self._environment(),
+            cwd=self._code.task_root if self._code else None,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            # Its own process group: killing the environment kills what the handler started too.
+            start_new_session=True,
         )
+        self._memory = MemoryWatch(self._process.pid, self.config.memory_mb)
         return True
 
+    def _kill_process(self) -> None:
+        """SIGKILL the environment's process group: the runtime and anything the handler started
+        (even when the runtime itself has already exited)."""
+        process = self._process
+        if process is None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # the whole group is gone already
+        except (PermissionError, AttributeError):
+            if process.poll() is None:
+                process.kill()
+
     def _kill_environment(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
+        if self._process is not None:
+            self._kill_process()
             self._process.wait(timeout=10)
         self._process = None
+        self._memory = None
         if self._server is not None:
             self._server.pending.put(None)
             self._server.shutdown()
@@ -291,6 +372,7 @@ class LocalLambda:
         """Run the handler once with ``event``; never raises for the handler's failures."""
         with self._invoke_lock:
             cold = self._ensure_environment()
+            watch = self._memory
             started = time.monotonic()
             deadline = started + self.config.timeout
             item = _Pending(
@@ -302,12 +384,25 @@ class LocalLambda:
             result = self._wait(item, deadline)
             result.duration_ms = round((time.monotonic() - started) * 1000, 1)
             result.cold_start = cold
+            result.max_memory_mb = watch.peak_mb if watch else None
             return result
+
+    def _out_of_memory(self) -> bool:
+        """Read the environment's memory; True when it went over the function's memory size."""
+        watch = self._memory
+        if watch is None or self._process is None or self._process.poll() is not None:
+            return False
+        watch.sample()
+        return watch.over_limit
 
     def _wait(self, item: _Pending, deadline: float) -> Invocation:
         while True:
             if item.done.wait(timeout=0.05):
                 assert item.result is not None
+                # The peak counts even when the handler freed the memory before returning:
+                # on Lambda the environment would have been killed the moment it went over.
+                if self._out_of_memory():
+                    return self._abandon_out_of_memory(item)
                 return item.result
             if not self.server.init_errors.empty():
                 error = self.server.init_errors.get_nowait()
@@ -316,13 +411,15 @@ class LocalLambda:
                     error.get("errorType", "Runtime.InitError"),
                     error.get("errorMessage", "init failed"),
                 )
+            if self._out_of_memory():
+                return self._abandon_out_of_memory(item)
             process = self._process
             if process is not None and process.poll() is not None:
                 return self._abandon(
                     item,
                     "Runtime.ExitError",
                     f"RequestId: {item.request_id} Error: Runtime exited with "
-                    f"error: exit status {process.returncode}",
+                    f"error: {_exit_reason(process.returncode)}",
                 )
             if time.monotonic() >= deadline:
                 return self._abandon(
@@ -332,16 +429,49 @@ class LocalLambda:
                     f"{self.config.timeout:.2f} seconds",
                 )
 
+    def _abandon_out_of_memory(self, item: _Pending) -> Invocation:
+        return self._abandon(
+            item,
+            "Runtime.OutOfMemory",
+            f"RequestId: {item.request_id} Error: Runtime exited with error: signal: killed",
+        )
+
     def _abandon(self, item: _Pending, error_type: str, message: str) -> Invocation:
         """The environment is lost: kill it so the next invocation starts a fresh one."""
         self._kill_environment()
         return Invocation(request_id=item.request_id, ok=False, error_type=error_type, error_message=message)
 
     def stop(self) -> None:
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.kill()  # ends an invocation in progress now, as an ExitError
+        self._kill_process()  # ends an invocation in progress now, as an ExitError
         with self._invoke_lock:
             self._kill_environment()
         if self._log is not None:
             self._log.close()
+            self._log = None
+        if self._work_dir is not None:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
+            self._work_dir = None
+
+
+# How Lambda (a Go program) names the signal that ended the runtime: "signal: killed".
+_SIGNAL_NAMES = {
+    signal.SIGKILL: "killed",
+    signal.SIGTERM: "terminated",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGBUS: "bus error",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGFPE: "floating point exception",
+    signal.SIGINT: "interrupt",
+}
+
+
+def _exit_reason(returncode: int) -> str:
+    """``exit status N`` for an exit, ``signal: NAME`` for a signal, as Lambda words them."""
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    try:
+        number = signal.Signals(-returncode)
+    except ValueError:
+        return f"signal: {-returncode}"
+    return f"signal: {_SIGNAL_NAMES.get(number, number.name)}"

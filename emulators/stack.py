@@ -28,7 +28,7 @@ from pipeline.aws import Clients
 from pipeline.errors import StackError
 from pipeline.provision import provision
 from pipeline.runs import now_iso
-from pipeline.settings import Settings
+from pipeline.settings import PACKAGED_RULES, PACKAGED_TRANSFORMS, Settings, env_var
 
 HANDLER = "pipeline.preprocess.handler.handler"
 START_TIMEOUT = 60.0
@@ -85,8 +85,16 @@ def require_local(settings: Settings) -> None:
         )
 
 
-def function_config(settings: Settings) -> FunctionConfig:
+def function_config(settings: Settings, code: Path | None = None) -> FunctionConfig:
+    """The preprocessing function as the local Lambda runs it; with ``code`` (a deployment zip)
+    it runs that package instead of this environment's modules."""
     environment = settings.as_env()
+    if code is not None:
+        # Default folders are then the package's own, as on AWS; only folders the user chose
+        # are passed on.
+        for name, packaged in (("rules_dir", PACKAGED_RULES), ("transforms_dir", PACKAGED_TRANSFORMS)):
+            if Path(getattr(settings, name)).resolve() == packaged.resolve():
+                environment.pop(env_var(name), None)
     # The handler inside the Lambda reaches the emulator with its own credentials, as on AWS.
     if settings.aws_access_key_id and settings.aws_secret_access_key:
         environment["AWS_ACCESS_KEY_ID"] = settings.aws_access_key_id
@@ -100,6 +108,7 @@ def function_config(settings: Settings) -> FunctionConfig:
         environment=environment,
         tmp_dir=settings.state_dir / "lambda-tmp",
         log_path=log_dir(settings) / "lambda.log",
+        code=code,
     )
 
 

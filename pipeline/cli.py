@@ -22,6 +22,7 @@ from pipeline.aws import Clients
 from pipeline.cli_common import console, settings_of
 from pipeline.cli_dlq import dlq_app
 from pipeline.cli_lambda import event_app, invoke
+from pipeline.cli_package import package_app
 from pipeline.errors import CsvpipeError, UserInputError
 from pipeline.settings import describe, load_settings
 
@@ -266,6 +267,7 @@ def dashboard(
 app.add_typer(event_app, name="event")
 app.command()(invoke)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(package_app, name="package")
 
 
 def _friendly(exc: Exception) -> str | None:

@@ -10,6 +10,7 @@ the payload, the logs of that invocation and the run records it wrote.
 from __future__ import annotations
 
 import json
+import platform
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -164,6 +165,27 @@ def _print_run_records(settings: Settings, s3: Any, payload: Any) -> bool:
     return all_ok
 
 
+def _check_zip(path: Path) -> None:
+    """A zip built by csvpipe for another Python or architecture cannot run here: say so first."""
+    from pipeline.package.build import read_manifest
+    from pipeline.package.lambda_zip import host_arch, runnable_here
+
+    document = read_manifest(path)
+    if document is None:
+        return  # not built by csvpipe: let the runtime tell what it cannot import
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    problem = runnable_here(document, platform.system(), python, host_arch(platform.machine()))
+    if problem:
+        raise UserInputError(f"{path}: {problem}")
+
+
+def _memory_line(max_memory_mb: int | None, memory_mb: int) -> str:
+    """Lambda's REPORT figures: the memory size and the most the environment used."""
+    if max_memory_mb is None:
+        return f"memory: not measured on this system (no /proc), so the {memory_mb} MB limit is not enforced"
+    return f"memory: {max_memory_mb} MB max used of {memory_mb} MB"
+
+
 def invoke(
     ctx: typer.Context,
     event_file: Annotated[
@@ -177,11 +199,21 @@ def invoke(
             help="Key of an object in the raw bucket: invoke with its S3 ObjectCreated:Put event.",
         ),
     ] = None,
+    zip_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--zip",
+            metavar="FILE",
+            help="Run the handler from this deployment zip (`csvpipe package lambda --from-installed`) "
+            "instead of this environment's code.",
+        ),
+    ] = None,
 ) -> None:
-    """Run the handler once through the local Lambda runtime and print the outcome, the payload,
-    the logs of this invocation and the run records.
+    """Run the handler once through the local Lambda runtime and print the outcome, the memory
+    used, the payload, the logs of this invocation and the run records.
 
     Give exactly one of --event FILE or --key KEY. Needs the local stack (`csvpipe up --detach`).
+    With --zip FILE the handler, DuckDB and boto3 are imported from the zip only, as on Lambda.
     Exits 1 unless the invocation succeeded and every record's status is ok."""
     settings = settings_of(ctx)
     if settings.profile != "local":
@@ -191,6 +223,8 @@ def invoke(
         )
     if (event_file is None) == (key is None):
         raise UserInputError("give exactly one of --event FILE or --key KEY")
+    if zip_file is not None:
+        _check_zip(zip_file)
     event = _read_event(event_file) if event_file is not None else None
 
     from emulators import stack
@@ -202,7 +236,7 @@ def invoke(
     if key is not None:
         event = _event_for_key(settings, s3, key)
 
-    config = stack.function_config(settings)
+    config = stack.function_config(settings, code=zip_file)
     offset = _log_size(config.log_path)
     function = LocalLambda(config).start()
     try:
@@ -216,6 +250,9 @@ def invoke(
         console.print(f"invocation ok ({timing})")
     else:
         _print_raw(f"invocation failed: {result.error_type}: {result.error_message} ({timing})")
+    console.print(_memory_line(result.max_memory_mb, config.memory_mb))
+    if zip_file is not None:
+        _print_raw(f"code: {zip_file}")
     console.print("payload:" if result.payload is not None else "payload: none")
     if result.payload is not None:
         _print_raw(_json(result.payload))

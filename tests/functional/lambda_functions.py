@@ -1,5 +1,7 @@
 """Small Lambda handlers for exercising the local runtime's contract (timeouts, errors,
-context). They are test inputs, run by the real runtime; the product's handler is tested too."""
+context, memory, where code is imported from). They are test inputs, run by the real runtime;
+the product's handler is tested too. Standard library only: they also run beside a deployment
+zip's code, where nothing else is importable."""
 
 from __future__ import annotations
 
@@ -25,3 +27,36 @@ def sleep_for(event: dict[str, Any], context: Any) -> str:
 
 def fail(event: dict[str, Any], context: Any) -> None:
     raise RuntimeError("the handler failed on purpose")
+
+
+def allocate(event: dict[str, Any], context: Any) -> int:
+    """Allocate ``event["mb"]`` MiB and write to every page, so the memory is really resident."""
+    block = bytearray(int(event["mb"]) * 1024 * 1024)
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
+    return len(block)
+
+
+def where_from(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Where modules would be imported from (None: not importable at all), after importing
+    ``event["import"]``, and the top-level modules that import loaded."""
+    import importlib
+    import importlib.util
+    import os
+    import sys
+
+    before = set(sys.modules)
+    if event.get("import"):
+        importlib.import_module(event["import"])
+    loaded = sorted({name.split(".")[0] for name in set(sys.modules) - before})
+    found = {}
+    for name in event["modules"]:
+        spec = importlib.util.find_spec(name)
+        found[name] = spec.origin if spec is not None else None
+    return {
+        "modules": found,
+        "loaded": loaded,
+        "sys_path": sys.path,
+        "task_root": os.environ.get("LAMBDA_TASK_ROOT"),
+        "cwd": os.getcwd(),
+    }

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from emulators import memory
 from emulators.event_source import EventSource
 from emulators.glue_jobs import after_preprocess
 from emulators.lambda_runtime import LocalLambda
@@ -108,6 +109,9 @@ def test_failed_invocation_keeps_the_message_and_records_the_error(
     record = runs.read_stage_record(clients.s3, settings.processed_bucket, run, "invoke")
     assert record["error_type"] == "RuntimeError"
     assert record["attempt"] == 1 and record["will_retry"] is True
+    assert record["memory_mb"] == 256
+    if memory.available():
+        assert 0 < record["max_memory_mb"] < 256
     assert queue_depth(clients, queue.url) == 1  # kept for a retry, not deleted
 
 

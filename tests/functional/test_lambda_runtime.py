@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from emulators import memory
 from emulators.lambda_runtime import FunctionConfig, LocalLambda
 from emulators.stack import function_config
 from pipeline import layout, runs
@@ -40,13 +41,13 @@ def s3_event(bucket: str, objects: list[tuple[str, str, int]]) -> dict[str, Any]
     }
 
 
-def fixture_function(tmp_path: Path, handler: str, timeout: int = 5) -> LocalLambda:
+def fixture_function(tmp_path: Path, handler: str, timeout: int = 5, memory_mb: int = 256) -> LocalLambda:
     return LocalLambda(
         FunctionConfig(
             name="fixture-fn",
             handler=f"tests.functional.lambda_functions.{handler}",
             timeout=timeout,
-            memory_mb=256,
+            memory_mb=memory_mb,
             region="us-east-1",
             environment={"PYTHONPATH": str(REPO)},
             tmp_dir=tmp_path / "lambda-tmp",
@@ -103,6 +104,45 @@ def test_timeout_kills_the_environment_and_the_next_invocation_starts_fresh(tmp_
     assert quick.ok and quick.payload == "woke up" and quick.cold_start
 
 
+needs_proc = pytest.mark.skipif(not memory.available(), reason="memory is measured through Linux's /proc")
+
+
+@needs_proc
+def test_over_memory_kills_the_environment_and_the_next_invocation_starts_fresh(tmp_path: Path) -> None:
+    function = fixture_function(tmp_path, "allocate", timeout=20, memory_mb=128)
+    try:
+        greedy = function.invoke({"mb": 400})
+        modest = function.invoke({"mb": 1})
+    finally:
+        function.stop()
+    assert not greedy.ok
+    assert greedy.error == {
+        "errorType": "Runtime.OutOfMemory",
+        "errorMessage": f"RequestId: {greedy.request_id} Error: Runtime exited with error: signal: killed",
+    }
+    assert greedy.max_memory_mb is not None and greedy.max_memory_mb > 128
+    assert modest.ok and modest.payload == 1024 * 1024
+    assert modest.cold_start
+    assert modest.max_memory_mb is not None and 0 < modest.max_memory_mb < 128
+
+
+@needs_proc
+def test_max_memory_used_is_the_environments_peak(tmp_path: Path) -> None:
+    function = fixture_function(tmp_path, "allocate", memory_mb=256)
+    try:
+        small = function.invoke({"mb": 1})
+        bigger = function.invoke({"mb": 64})
+        again = function.invoke({"mb": 1})
+    finally:
+        function.stop()
+    assert small.ok and bigger.ok and again.ok
+    assert small.max_memory_mb is not None and 0 < small.max_memory_mb < 64
+    # The 64 MiB block counts on top of the runtime's own memory, and the peak stays, as the
+    # peak of the environment (Lambda's "Max Memory Used"), when the block has been freed.
+    assert bigger.max_memory_mb is not None and small.max_memory_mb + 60 <= bigger.max_memory_mb < 256
+    assert again.max_memory_mb == bigger.max_memory_mb
+
+
 def test_import_error_is_reported_as_init_error(tmp_path: Path) -> None:
     function = fixture_function(tmp_path, "no_such_handler")
     try:
@@ -137,6 +177,8 @@ def test_real_handler_decodes_keys_and_writes_processed_data(
     assert record["rows"] == {"in": 30, "out": 30, "rejected": 0, "empty": 0, "duplicate": 0}
     assert record["request_id"] == result.request_id
     assert record["function"] == settings.lambda_function_name
+    if memory.available():
+        assert result.max_memory_mb is not None and 0 < result.max_memory_mb < settings.lambda_memory_mb
     body = (
         clients.s3.get_object(Bucket=settings.processed_bucket, Key=layout.processed_key(key))["Body"]
         .read()
@@ -169,6 +211,32 @@ def test_several_records_in_one_event_and_a_bad_file_is_a_failed_record(
     # The raw object is never modified or deleted.
     raw = clients.s3.get_object(Bucket=settings.raw_bucket, Key="movies/bad.csv")["Body"].read()
     assert raw.startswith(b"\x89PNG")
+
+
+def test_type_rejects_and_nulls_reach_the_rejects_file_and_the_run_record(
+    handler_function: LocalLambda, clients: Clients
+) -> None:
+    settings = clients.settings
+    body = b"movieId,title,year,genres\n1,Heat,1995,Action\nabc,Up,2009,Adventure\n3,Big,nineteen,Comedy\n"
+    etag = clients.s3.put_object(Bucket=settings.raw_bucket, Key="movies/typed.csv", Body=body)["ETag"]
+    result = handler_function.invoke(
+        s3_event(settings.raw_bucket, [("movies/typed.csv", etag.strip('"'), 1)])
+    )
+    assert result.ok, result.error
+    (record,) = result.payload["records"]
+    assert record["rows"] == {"in": 3, "out": 2, "rejected": 1, "empty": 0, "duplicate": 0}
+    assert record["values_nulled"] == {"year": 1}
+    rejects = clients.s3.get_object(Bucket=settings.processed_bucket, Key=record["rejects"]["key"])["Body"]
+    assert rejects.read().decode().splitlines() == [
+        "source_key,line_number,reason,raw_text",
+        "movies/typed.csv,3,column movie_id: 'abc' is not an integer,\"abc,Up,2009,Adventure\"",
+    ]
+    output = clients.s3.get_object(Bucket=settings.processed_bucket, Key=record["output"]["key"])["Body"]
+    assert output.read().decode().splitlines() == [
+        "movie_id,title,year,genres",
+        "1,Heat,1995,action",
+        "3,Big,,comedy",
+    ]
 
 
 def test_malformed_event_is_an_invocation_error(handler_function: LocalLambda) -> None:
