@@ -26,6 +26,7 @@ from emulators.glue_jobs import after_preprocess
 from emulators.lambda_runtime import FunctionConfig, LocalLambda
 from pipeline.aws import Clients
 from pipeline.errors import StackError
+from pipeline.ingest.watch import Watcher
 from pipeline.provision import provision
 from pipeline.runs import now_iso
 from pipeline.settings import PACKAGED_RULES, PACKAGED_TRANSFORMS, Settings, env_var
@@ -137,6 +138,14 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
         )
         poller = threading.Thread(target=source.run, name="event-source", daemon=True)
         poller.start()
+        watcher = Watcher(settings, clients.s3)
+        threading.Thread(
+            target=watcher.run,
+            # Its lines go where the stack's output goes: the terminal, or stack.log when detached.
+            args=(lambda outcome: print(outcome.describe(settings.raw_bucket), flush=True), stopping.is_set),
+            name="watcher",
+            daemon=True,
+        ).start()
         state = {
             "pid": os.getpid(),
             "profile": settings.profile,
@@ -146,6 +155,7 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
             "dlq_url": queue.dlq_url,
             "buckets": [settings.raw_bucket, settings.processed_bucket, settings.final_bucket],
             "function": settings.lambda_function_name,
+            "inbox": str(watcher.inbox.resolve()),
             "logs": str(log_dir(settings).resolve()),
             "started_at": now_iso(),
         }

@@ -20,9 +20,13 @@ from rich.text import Text
 from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.cli_common import console, settings_of
+from pipeline.cli_crawl import crawl
 from pipeline.cli_dlq import dlq_app
 from pipeline.cli_lambda import event_app, invoke
 from pipeline.cli_package import package_app
+from pipeline.cli_quicksight import quicksight_app
+from pipeline.cli_transform import transform
+from pipeline.cli_watch import watch
 from pipeline.errors import CsvpipeError, UserInputError
 from pipeline.settings import describe, load_settings
 
@@ -268,6 +272,10 @@ app.add_typer(event_app, name="event")
 app.command()(invoke)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(package_app, name="package")
+app.command()(crawl)
+app.command()(transform)
+app.command()(watch)
+app.add_typer(quicksight_app, name="quicksight")
 
 
 def _friendly(exc: Exception) -> str | None:

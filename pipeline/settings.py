@@ -55,10 +55,20 @@ class Settings:
     transforms_dir: Path = PACKAGED_TRANSFORMS
     rules_dir: Path = PACKAGED_RULES
     data_dir: Path = Path("data")
+    inbox_folder: str = "inbox"
+    watch_done_folder: str = ".done"
+    watch_failed_folder: str = ".failed"
+    watch_poll_ms: int = 500
+    watch_settle_ms: int = 1000
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501
 
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def inbox_dir(self) -> Path:
+        """The watched folder: ``inbox_folder`` under ``data_dir`` (or an absolute path)."""
+        return self.data_dir / self.inbox_folder
 
     @property
     def state_dir(self) -> Path:
@@ -218,6 +228,7 @@ def load_settings(
         "lambda_memory_mb",
         "lambda_ephemeral_mb",
         "job_memory_mb",
+        "watch_poll_ms",
         "emulator_port",
         "dashboard_port",
     ):

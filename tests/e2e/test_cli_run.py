@@ -45,10 +45,12 @@ def test_run_prints_exact_genre_counts(first_run) -> None:
     assert "rows: 30 in, 30 out, 0 rejected, 0 empty, 0 duplicate" in out
     assert "table: csvpipe.movies (create): movie_id bigint, title string, genre string, year bigint" in out
     assert "s3://csv-final-data-bucket/movies_per_genre/movies_per_genre.csv (7 rows)" in out
+    table = out[out.index("movies_per_genre  (s3://") :]
+    table = table[: table.index("\n\n")] if "\n\n" in table else table
     printed = {
         cells[1].strip(): cells[2].strip()
-        for cells in (line.split("│") for line in out.splitlines())
-        if len(cells) == 4
+        for cells in (line.split("│") for line in table.splitlines())
+        if len(cells) == 4 and cells[1].strip() != "genre"
     }
     assert printed == {genre: str(count) for genre, count in SAMPLE_GENRE_COUNTS.items()}
     assert "1 file(s) went through every stage" in out
@@ -229,3 +231,26 @@ def test_a_file_predicted_to_exceed_a_limit_is_warned_before_upload(
     assert "over the Lambda's ephemeral storage of 8 MB; raise it with --set lambda_ephemeral_mb=" in out
     assert warning < out.index("uploaded ")
     assert "rows: 149999 in, 149999 out, 0 rejected, 0 empty, 0 duplicate" in out
+
+
+def test_transform_on_demand_runs_a_transform_and_its_dependants(workspace, first_run) -> None:
+    home, env = workspace
+    planned = cli("transform", "genre_classification", "--dry-run", cwd=home, env=env)
+    assert planned.returncode == 0, planned.stderr
+    rows = [line for line in planned.stdout.splitlines() if line.startswith("│")]
+    assert [row.split("│")[2].strip() for row in rows] == ["genre_classification", "movies_per_genre_class"]
+
+    ran = cli("transform", "genre_classification", cwd=home, env=env)
+    assert ran.returncode == 0, ran.stderr + ran.stdout
+    assert (
+        "ok      genre_classification: 30 rows -> s3://csv-final-data-bucket/genre_classification/"
+        in ran.stdout
+    )
+    assert "ok      movies_per_genre_class: 6 rows" in ran.stdout
+    assert "movies_per_genre:" not in ran.stdout
+
+    unknown = cli("transform", "nope", cwd=home, env=env)
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith(
+        "error: no transform named nope; the transforms are: genre_classification"
+    )

@@ -218,7 +218,10 @@ def test_source_key_is_written_as_given() -> None:
 def test_line_number_of_multiline_rejected_record_is_where_it_starts() -> None:
     result = clean('a,b\n"line1\nline2"\n3,4\n')
     assert_balanced(result.counts)
-    assert result.rejects == REJECTS_HEADER + f'{KEY},2,"expected 2 fields, found 1","line1\nline2"\n'
+    assert result.rejects == REJECTS_HEADER + (
+        f'{KEY},2,"expected 2 fields, found 1 in a record spanning lines 2-3 (an unbalanced quote?)",'
+        '"line1\nline2"\n'
+    )
 
 
 TYPED = Rules(

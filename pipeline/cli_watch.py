@@ -1,0 +1,66 @@
+"""``csvpipe watch``: upload what is dropped into the watched folder (``data/inbox/``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.aws import Clients
+from pipeline.cli_common import console, settings_of
+from pipeline.errors import UserInputError
+from pipeline.ingest.watch import Outcome, Watcher
+
+
+def watch(
+    ctx: typer.Context,
+    folder: Annotated[
+        Path | None, typer.Argument(help="Folder to watch (default data/inbox: settings data_dir and inbox_folder).")
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Upload the files that are complete now, then exit.")
+    ] = False,
+) -> None:
+    """Upload each new or changed .csv / .csv.gz dropped into FOLDER once it is completely
+    written, keeping sub-folders as key prefixes (`inbox/movies/a.csv` -> `movies/a.csv`).
+
+    Uploaded files move to `.done/`, failures to `.failed/` with an `.error.txt`; the same
+    content is never uploaded twice. Hidden, temporary and lock files are ignored. Runs until
+    Ctrl-C unless --once. `csvpipe up` runs a watcher too."""
+    settings = settings_of(ctx)
+    inbox = folder or settings.inbox_dir
+    if inbox.exists() and not inbox.is_dir():
+        raise UserInputError(f"{inbox}: not a folder")
+    watcher = Watcher(settings, Clients(settings).s3, inbox)
+    failed = 0
+
+    def report(outcome: Outcome) -> None:
+        nonlocal failed
+        failed += outcome.status == "failed"
+        console.print(
+            outcome.describe(settings.raw_bucket), style="red" if outcome.status == "failed" else None
+        )
+
+    if once:
+        # Two looks one settle period apart: what did not change in between is complete.
+        for outcome in watcher.poll():
+            report(outcome)
+        time.sleep(settings.watch_settle_ms / 1000)
+        for outcome in watcher.poll():
+            report(outcome)
+        waiting = sorted(watcher.settle.seen)
+        if waiting:
+            console.print(f"still being written, left for later: {', '.join(waiting)}")
+        raise typer.Exit(1 if failed else 0)
+
+    console.print(
+        f"watching {inbox} -> s3://{settings.raw_bucket}/ (every {settings.watch_poll_ms} ms; Ctrl-C to stop)"
+    )
+    stop = threading.Event()
+    try:
+        watcher.run(report, stop.is_set)
+    except KeyboardInterrupt:
+        console.print("stopped watching")
