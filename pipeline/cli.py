@@ -25,6 +25,7 @@ from pipeline.cli_dlq import dlq_app
 from pipeline.cli_lambda import event_app, invoke
 from pipeline.cli_package import package_app
 from pipeline.cli_quicksight import quicksight_app
+from pipeline.cli_services import glue_worker
 from pipeline.cli_transform import transform
 from pipeline.cli_watch import watch
 from pipeline.errors import CsvpipeError, UserInputError
@@ -90,10 +91,24 @@ def up(
     ] = False,
 ) -> None:
     """Start the local stack: the AWS emulator, buckets, queue, the Lambda runtime and the
-    event source. Runs in the foreground until Ctrl-C unless --detach."""
+    event source. Runs in the foreground until Ctrl-C unless --detach.
+
+    On the localstack profile, brings up the docker compose stack instead (LocalStack, the
+    deployed Lambda, the Glue stand-in, the dashboard and the watcher) and waits until it is
+    healthy; it needs a Docker engine."""
     from emulators import stack
 
     settings = settings_of(ctx)
+    if settings.profile == "localstack":
+        from emulators import compose
+
+        file = compose.compose_file()
+        compose.up(file)
+        console.print(
+            f"localstack stack up ({file}): emulator {settings.endpoint_url}, dashboard "
+            f"http://127.0.0.1:{settings.dashboard_port}; stop it with `csvpipe --profile localstack down`"
+        )
+        return
     if detach:
         state = stack.start_detached(settings)
         console.print(
@@ -114,10 +129,18 @@ def up(
 
 @app.command()
 def down(ctx: typer.Context) -> None:
-    """Stop the local stack started by `csvpipe up` or `csvpipe run`."""
+    """Stop the local stack started by `csvpipe up` or `csvpipe run` (on the localstack
+    profile, the docker compose stack; its volumes are kept)."""
     from emulators import stack
 
-    if stack.stop(settings_of(ctx)):
+    settings = settings_of(ctx)
+    if settings.profile == "localstack":
+        from emulators import compose
+
+        compose.down(compose.compose_file())
+        console.print("localstack stack stopped (volumes kept)")
+        return
+    if stack.stop(settings):
         console.print("local stack stopped")
     else:
         console.print("no local stack is running")
@@ -276,6 +299,7 @@ app.command()(crawl)
 app.command()(transform)
 app.command()(watch)
 app.add_typer(quicksight_app, name="quicksight")
+app.command("glue-worker")(glue_worker)
 
 
 def _friendly(exc: Exception) -> str | None:

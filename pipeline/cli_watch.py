@@ -18,7 +18,8 @@ from pipeline.ingest.watch import Outcome, Watcher
 def watch(
     ctx: typer.Context,
     folder: Annotated[
-        Path | None, typer.Argument(help="Folder to watch (default data/inbox: settings data_dir and inbox_folder).")
+        Path | None,
+        typer.Argument(help="Folder to watch (default data/inbox: settings data_dir and inbox_folder)."),
     ] = None,
     once: Annotated[
         bool, typer.Option("--once", help="Upload the files that are complete now, then exit.")

@@ -1,7 +1,8 @@
 """S3 event records, parsed in one place.
 
-Why: S3 sends object keys URL-encoded (``+`` for a space, ``%2F``); moto does, LocalStack does
-not. Every consumer gets decoded keys from here, so the quirk is handled exactly once.
+Why: S3 sends object keys URL-encoded (``+`` for a space, ``%2F``); moto does too, but LocalStack
+has sent them as they are. Every consumer gets the decoded key from here, and the key as sent
+beside it, so a reader that finds no object at the decoded key can try the other.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class ObjectCreated:
     size: int
     event_name: str
     event_time: str
+    key_as_sent: str = ""
 
 
 def parse_s3_event(event: Any) -> list[ObjectCreated]:
@@ -48,6 +50,7 @@ def parse_s3_event(event: Any) -> list[ObjectCreated]:
                 ObjectCreated(
                     bucket=s3["bucket"]["name"],
                     key=unquote_plus(s3["object"]["key"]),
+                    key_as_sent=str(s3["object"]["key"]),
                     etag=str(s3["object"].get("eTag", "")).strip('"'),
                     size=int(s3["object"].get("size", 0)),
                     event_name=record["eventName"],

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline import layout
 from pipeline.aws import Clients
 from pipeline.catalog.crawler import ensure_database
 from pipeline.layout import CSV_SUFFIXES
@@ -21,7 +22,7 @@ MAX_RECEIVES = 3  # one try and two retries, as Lambda's asynchronous invocation
 
 def dead_letter_queue_name(settings: Settings) -> str:
     """The event queue's dead-letter queue: where an event lands after MAX_RECEIVES failures."""
-    return f"{settings.queue_name}-dlq"
+    return f"{settings.queue_name}-dlq"  # as ensure_notified_queue names it
 
 
 @dataclass(frozen=True)
@@ -44,14 +45,22 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
         s3.create_bucket(**kwargs)
 
 
-def ensure_event_queue(clients: Clients) -> EventQueue:
-    """The queue S3 sends raw-bucket events to, its DLQ, and the bucket notification."""
-    settings, sqs = clients.settings, clients.sqs
-    dlq_url = sqs.create_queue(QueueName=dead_letter_queue_name(settings))["QueueUrl"]
+def ensure_notified_queue(
+    clients: Clients,
+    queue_name: str,
+    bucket: str,
+    rules: dict[str, list[dict[str, str]]],
+    visibility_seconds: int,
+) -> EventQueue:
+    """A queue that ``bucket`` notifies of created objects, with its dead-letter queue. ``rules``
+    maps a notification id to its key filter rules (S3 allows one prefix and one suffix each).
+    Replaces the bucket's notification configuration: csvpipe owns its buckets."""
+    sqs = clients.sqs
+    dlq_url = sqs.create_queue(QueueName=f"{queue_name}-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    url = sqs.create_queue(QueueName=settings.queue_name)["QueueUrl"]
+    url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     policy = {
         "Version": "2012-10-17",
@@ -61,7 +70,7 @@ def ensure_event_queue(clients: Clients) -> EventQueue:
                 "Principal": {"Service": "s3.amazonaws.com"},
                 "Action": "sqs:SendMessage",
                 "Resource": arn,
-                "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{settings.raw_bucket}"}},
+                "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
             }
         ],
     }
@@ -69,28 +78,59 @@ def ensure_event_queue(clients: Clients) -> EventQueue:
         QueueUrl=url,
         Attributes={
             "Policy": json.dumps(policy),
-            # Longer than an invocation may take, so a message in work is not handed out twice.
-            "VisibilityTimeout": str(settings.lambda_timeout + 30),
+            # Longer than the work on one message may take, so it is not handed out twice.
+            "VisibilityTimeout": str(visibility_seconds),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
             ),
         },
     )
     clients.s3.put_bucket_notification_configuration(
-        Bucket=settings.raw_bucket,
+        Bucket=bucket,
         NotificationConfiguration={
             "QueueConfigurations": [
                 {
-                    "Id": f"csvpipe-{suffix.strip('.').replace('.', '-')}",
+                    "Id": notification_id,
                     "QueueArn": arn,
                     "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": suffix}]}},
+                    "Filter": {"Key": {"FilterRules": filter_rules}},
                 }
-                for suffix in CSV_SUFFIXES
+                for notification_id, filter_rules in rules.items()
             ]
         },
     )
     return EventQueue(url=url, arn=arn, dlq_url=dlq_url)
+
+
+def ensure_event_queue(clients: Clients) -> EventQueue:
+    """The queue S3 sends raw-bucket events to (``.csv`` and ``.csv.gz``), and its DLQ."""
+    settings = clients.settings
+    rules = {
+        f"csvpipe-{suffix.strip('.').replace('.', '-')}": [{"Name": "suffix", "Value": suffix}]
+        for suffix in CSV_SUFFIXES
+    }
+    return ensure_notified_queue(
+        clients, settings.queue_name, settings.raw_bucket, rules, settings.lambda_timeout + 30
+    )
+
+
+def processed_queue_name(settings: Settings) -> str:
+    return f"{settings.queue_name}-processed"
+
+
+def ensure_processed_queue(clients: Clients) -> EventQueue:
+    """The queue the processed bucket notifies when a preprocess run record is written: how a
+    Glue stand-in running apart from the Lambda (docker compose) learns that a file is ready."""
+    settings = clients.settings
+    rules = {
+        "csvpipe-preprocessed": [
+            {"Name": "prefix", "Value": layout.RUNS_PREFIX},
+            {"Name": "suffix", "Value": "/preprocess.json"},
+        ]
+    }
+    return ensure_notified_queue(
+        clients, processed_queue_name(settings), settings.processed_bucket, rules, 900
+    )
 
 
 def provision(clients: Clients) -> EventQueue:

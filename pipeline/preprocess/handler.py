@@ -9,6 +9,7 @@ Infrastructure faults raise, so Lambda's retries apply to them.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from pipeline import layout, runs
 from pipeline.aws import Clients
@@ -35,7 +38,7 @@ from pipeline.preprocess.dialect import (
 from pipeline.preprocess.exceptions import UnreadableFile
 from pipeline.preprocess.rules import Rules, load_rules
 from pipeline.settings import Settings, load_settings
-from pipeline.storage import SINGLE_GET
+from pipeline.storage import MISSING_OBJECT_CODES, SINGLE_GET, error_code
 
 SNIFF_BYTES = 8192
 
@@ -150,32 +153,45 @@ def preprocess_file(
     return Processed(counts, cleaned.encoding, cleaned.delimiter, output, rejects)
 
 
+def _download(s3: Any, record: ObjectCreated, local: Path) -> ObjectCreated:
+    """Download the raw object. Its key is tried decoded first, as S3 encodes keys in events;
+    when nothing is there, as it was sent (LocalStack has sent keys unencoded, and ``a+b.csv``
+    decodes to ``a b.csv``). The record comes back with the key that held the object."""
+    try:
+        s3.download_file(record.bucket, record.key, str(local), Config=SINGLE_GET)
+        return record
+    except ClientError as exc:
+        if error_code(exc) not in MISSING_OBJECT_CODES or record.key_as_sent in {"", record.key}:
+            raise
+    s3.download_file(record.bucket, record.key_as_sent, str(local), Config=SINGLE_GET)
+    return dataclasses.replace(record, key=record.key_as_sent)
+
+
 def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, context: Any) -> dict[str, Any]:
     """Clean one raw object into the processed bucket and write its run record."""
     watch = runs.Stopwatch()
-    run = layout.run_id(record.bucket, record.key, record.etag)
-    dataset = layout.dataset_for_key(record.key)
-    summary: dict[str, Any] = {
-        "status": "ok",
-        "source": {"bucket": record.bucket, "key": record.key, "etag": record.etag, "size": record.size},
-        "dataset": dataset,
-        "output": None,
-        "rejects": None,
-        "rows": None,
-        "columns": None,
-        "values_nulled": None,
-        "error": None,
-        "started_at": watch.started_at,
-        "function": getattr(context, "function_name", None),
-        "request_id": getattr(context, "aws_request_id", None),
-    }
     with tempfile.TemporaryDirectory(prefix="csvpipe-", dir=os.environ.get("TMPDIR")) as tmp:
         local = Path(tmp, "raw")
+        if layout.is_csv_key(record.key):
+            record = _download(s3, record, local)
+        summary: dict[str, Any] = {
+            "status": "ok",
+            "source": {"bucket": record.bucket, "key": record.key, "etag": record.etag, "size": record.size},
+            "dataset": layout.dataset_for_key(record.key),
+            "output": None,
+            "rejects": None,
+            "rows": None,
+            "columns": None,
+            "values_nulled": None,
+            "error": None,
+            "started_at": watch.started_at,
+            "function": getattr(context, "function_name", None),
+            "request_id": getattr(context, "aws_request_id", None),
+        }
         try:
             if not layout.is_csv_key(record.key):
                 raise UnreadableFile(f"{record.key}: not a .csv or .csv.gz object")
-            rules = load_rules(settings.rules_dir, dataset)
-            s3.download_file(record.bucket, record.key, str(local), Config=SINGLE_GET)
+            rules = load_rules(settings.rules_dir, summary["dataset"])
             # The function's memory size as Lambda reports it, so DuckDB's limit follows the
             # deployed configuration.
             memory_mb = int(getattr(context, "memory_limit_in_mb", None) or settings.lambda_memory_mb)
@@ -183,37 +199,9 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
         except (UnreadableFile, ConfigError) as exc:
             summary.update(status="failed", error=str(exc))
         else:
-            counts = processed.counts
-            out_key = layout.processed_key(record.key)
-            s3.upload_file(
-                str(processed.output),
-                settings.processed_bucket,
-                out_key,
-                ExtraArgs={"ContentType": "text/csv"},
-            )
-            summary["output"] = {"bucket": settings.processed_bucket, "key": out_key}
-            reject_key = layout.rejects_key(record.key)
-            if counts.rows_rejected:
-                s3.upload_file(
-                    str(processed.rejects),
-                    settings.processed_bucket,
-                    reject_key,
-                    ExtraArgs={"ContentType": "text/csv"},
-                )
-                summary["rejects"] = {"bucket": settings.processed_bucket, "key": reject_key}
-            else:
-                s3.delete_object(Bucket=settings.processed_bucket, Key=reject_key)
-            summary["rows"] = {
-                "in": counts.rows_in,
-                "out": counts.rows_out,
-                "rejected": counts.rows_rejected,
-                "empty": counts.rows_empty,
-                "duplicate": counts.rows_duplicate,
-            }
-            summary["columns"] = counts.columns
-            summary["values_nulled"] = counts.values_nulled
-            summary["dialect"] = {"encoding": processed.encoding, "delimiter": processed.delimiter}
+            summary.update(_publish(processed, record.key, settings, s3))
     summary["seconds"] = watch.seconds()
+    run = layout.run_id(record.bucket, record.key, record.etag)
     runs.write_stage_record(s3, settings.processed_bucket, run, "preprocess", summary)
     # One structured line per object: CloudWatch Logs on AWS, lambda.log locally.
     print(
@@ -229,3 +217,39 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
         )
     )
     return {"run_id": run, **summary}
+
+
+def _publish(processed: Processed, raw_key: str, settings: Settings, s3: Any) -> dict[str, Any]:
+    """Upload the processed file and its rejects (or remove stale rejects); the run record's
+    fields for them."""
+    counts = processed.counts
+    out_key = layout.processed_key(raw_key)
+    s3.upload_file(
+        str(processed.output), settings.processed_bucket, out_key, ExtraArgs={"ContentType": "text/csv"}
+    )
+    reject_key = layout.rejects_key(raw_key)
+    rejects = None
+    if counts.rows_rejected:
+        s3.upload_file(
+            str(processed.rejects),
+            settings.processed_bucket,
+            reject_key,
+            ExtraArgs={"ContentType": "text/csv"},
+        )
+        rejects = {"bucket": settings.processed_bucket, "key": reject_key}
+    else:
+        s3.delete_object(Bucket=settings.processed_bucket, Key=reject_key)
+    return {
+        "output": {"bucket": settings.processed_bucket, "key": out_key},
+        "rejects": rejects,
+        "rows": {
+            "in": counts.rows_in,
+            "out": counts.rows_out,
+            "rejected": counts.rows_rejected,
+            "empty": counts.rows_empty,
+            "duplicate": counts.rows_duplicate,
+        },
+        "columns": counts.columns,
+        "values_nulled": counts.values_nulled,
+        "dialect": {"encoding": processed.encoding, "delimiter": processed.delimiter},
+    }

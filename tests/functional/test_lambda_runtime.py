@@ -190,6 +190,22 @@ def test_real_handler_decodes_keys_and_writes_processed_data(
     assert stored is not None and stored["rows"] == record["rows"]
 
 
+@pytest.mark.parametrize(
+    "filename", ["a+b.csv", "a%20b.csv", "50% off.csv", "with space.csv", "filmé (1).csv"]
+)
+def test_keys_sent_unencoded_as_localstack_does_are_found(
+    handler_function: LocalLambda, clients: Clients, filename: str
+) -> None:
+    settings = clients.settings
+    key = f"movies/{filename}"
+    put = clients.s3.put_object(Bucket=settings.raw_bucket, Key=key, Body=SAMPLE.read_bytes())
+    result = handler_function.invoke(s3_event(settings.raw_bucket, [(key, put["ETag"].strip('"'), 1)]))
+    assert result.ok, result.error
+    (record,) = result.payload["records"]
+    assert (record["status"], record["source"]["key"]) == ("ok", key)
+    assert record["output"]["key"] == layout.processed_key(key)
+
+
 def test_several_records_in_one_event_and_a_bad_file_is_a_failed_record(
     handler_function: LocalLambda, clients: Clients
 ) -> None:

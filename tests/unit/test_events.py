@@ -37,6 +37,7 @@ def test_real_put_event(put_event: dict[str, Any]) -> None:
             size=1305,
             event_name="ObjectCreated:Put",
             event_time="2024-05-14T09:21:07.312Z",
+            key_as_sent="movies/caf%C3%A9+classics+2024.csv",
         )
     ]
 
@@ -64,7 +65,7 @@ def test_real_put_event_as_sqs_message_body() -> None:
 def test_keys_are_url_decoded(put_event: dict[str, Any], encoded: str, decoded: str) -> None:
     event = {"Records": [with_key(put_event, encoded)]}
     [record] = parse_s3_event(event)
-    assert record.key == decoded
+    assert (record.key, record.key_as_sent) == (decoded, encoded)
 
 
 @pytest.mark.parametrize("etag", ["abc123", '"abc123"'])
