@@ -61,7 +61,13 @@ def normalise_header(names: Sequence[str]) -> list[str]:
 
 
 def _raw_text(fields: Iterable[str], delimiter: str = ",") -> str:
-    return delimiter.join(fields)
+    return delimiter.join(_one_newline(field) for field in fields)
+
+
+def _one_newline(cell: str) -> str:
+    """Line breaks inside a cell as LF: a lone CR would be written unquoted by the csv module
+    (it quotes only the characters of its line terminator) and split the record on reading."""
+    return cell.replace("\r\n", "\n").replace("\r", "\n") if "\r" in cell else cell
 
 
 _YEAR_IN_TITLE = re.compile(r"\((\d{4})\)\s*$")
@@ -189,7 +195,7 @@ def clean_csv(
             reject_writer.writerow((source_key, line_number, f"unparseable CSV: {exc}", ""))
             continue
         counts.rows_in += 1
-        cells: list[str | None] = [cell.strip() for cell in row]
+        cells: list[str | None] = [_one_newline(cell).strip() for cell in row]
         cells = [None if cell is not None and cell.casefold() in na else cell for cell in cells]
         if not any(cells):
             counts.rows_empty += 1

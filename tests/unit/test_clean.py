@@ -269,3 +269,16 @@ def test_na_tokens_are_null_before_typing() -> None:
     text = "id,day\nNA,1995-12-25\n1,-\n"
     counts = clean_csv(io.StringIO(text, newline=""), out, rejects, KEY, TYPED)
     assert out.getvalue() == "id,day\n,1995-12-25\n1,\n" and counts.rows_rejected == 0
+
+
+def test_line_breaks_inside_cells_become_lf_so_the_output_stays_one_record_per_row() -> None:
+    text = 'a,b\n"one\rtwo","three\r\nfour"\n"x\ry"\n'
+    out, rejects = io.StringIO(), io.StringIO()
+    counts = clean_csv(io.StringIO(text, newline=""), out, rejects, KEY)
+    assert list(csv.reader(io.StringIO(out.getvalue(), newline=""))) == [
+        ["a", "b"],
+        ["one\ntwo", "three\nfour"],
+    ]
+    (reject,) = list(csv.reader(io.StringIO(rejects.getvalue(), newline="")))[1:]
+    assert reject[3] == "x\ny"
+    assert (counts.rows_out, counts.rows_rejected) == (1, 1)

@@ -86,6 +86,7 @@ def test_round_trip_through_the_parser() -> None:
             size=1047,
             event_name="ObjectCreated:Put",
             event_time="2024-05-14T09:21:07.312Z",
+            key_as_sent="movies/my+movies.csv.gz",
         )
     ]
     assert event["Records"][0]["s3"]["object"]["eTag"] == "9cfb3b"  # head_object's quotes dropped
