@@ -42,6 +42,12 @@ class Settings:
     final_bucket: str = "csv-final-data-bucket"
     queue_name: str = "csvpipe-raw-events"
     glue_database: str = "csvpipe"
+    # The crawler (pipeline.catalog): rows read per file to infer types (0 = every row), what to do
+    # with a changed schema ("update": apply compatible changes; "log": only report), and whether
+    # to infer as csvpipe does or as AWS Glue's built-in CSV classifier would ("glue-compatible").
+    crawler_sample_rows: int = 10000
+    crawler_schema_change: str = "update"
+    crawler_mode: str = "csvpipe"
     job_memory_mb: int = 2048
 
     emulator_host: str = "127.0.0.1"

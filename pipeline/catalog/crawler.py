@@ -1,31 +1,130 @@
-"""The crawler stand-in: infer a dataset's schema with DuckDB and register it through the
-real Glue API (moto serves it locally; AWS Glue in the cloud)."""
+"""The crawler stand-in's I/O: read a dataset's processed files, infer its table (pure, in
+pipeline.catalog.infer and .partitions), plan the catalog change (pure, in .plan) and apply it
+through the real Glue API (moto serves it locally; AWS Glue in the cloud).
+
+It runs after each successful preprocess (emulators.glue_jobs) and on demand (``csvpipe crawl``).
+"""
 
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
-from typing import Any
+import csv
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
 
-import duckdb
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from pipeline import layout
-from pipeline.catalog.exceptions import NoData
-from pipeline.catalog.plan import Column, TablePlan, plan_table, table_input
-from pipeline.catalog.types import glue_type
+from pipeline.catalog.exceptions import CatalogConflict, NoData
+from pipeline.catalog.infer import FileScan, Profiler, TableSchema, infer_table
+from pipeline.catalog.options import CrawlerOptions, crawler_options
+from pipeline.catalog.partitions import PartitionLayout, check_key_names, partition_layout
+from pipeline.catalog.plan import (
+    Column,
+    TablePlan,
+    WantedPartition,
+    partition_keys_of,
+    plan_record,
+    plan_table,
+    table_input,
+)
+from pipeline.errors import CatalogError, StackError
 from pipeline.settings import Settings
-from pipeline.storage import mirror_prefix
+from pipeline.storage import MISSING_BUCKET_CODE, error_code, mirror_prefix
+
+# Preprocessing keeps fields of up to 16 MiB (pipeline.preprocess.clean.MAX_FIELD_CHARS) and sets
+# the csv module's process-wide limit to that; the crawler only makes sure it is at least that.
+FIELD_SIZE_LIMIT = 16 * 1024 * 1024
+# Glue's BatchCreatePartition and BatchUpdatePartition take at most 100 entries a call.
+PARTITION_BATCH = 100
+_READ_CHUNK = 16 * 1024 * 1024
+HEADER_REASONS = 10
 
 
-def infer_schema(paths: list[Path]) -> tuple[list[Column], int]:
-    """Column names and Glue types of CSV files with a header, and their row count."""
-    files = [str(p) for p in paths]
-    source = "read_csv(?, header = true, union_by_name = true)"
-    with duckdb.connect() as con:
-        described = con.execute(f"DESCRIBE SELECT * FROM {source}", [files]).fetchall()
-        (count,) = con.execute(f"SELECT count(*) FROM {source}", [files]).fetchone()
-    columns = [Column(name, glue_type(kind)) for name, kind, *_ in described]
-    return columns, int(count)
+# ---------------------------------------------------------------- reading files
+
+
+class _Lines:
+    """The lines csv.reader consumes, counting characters and noticing quote characters."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle = handle
+        self.chars = 0
+        self.quoted = False
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._handle)
+        self.chars += len(line)
+        if not self.quoted and '"' in line:
+            self.quoted = True
+        return line
+
+
+def count_rows(path: Path) -> tuple[int, bool]:
+    """Rows of a CSV file (blank lines are none) and whether any field is quoted. Without a quote
+    character a row is a non-blank line, counted fast; with one, the csv module counts."""
+    quoted = False
+    with path.open("rb") as handle:
+        while chunk := handle.read(_READ_CHUNK):
+            if b'"' in chunk:
+                quoted = True
+                break
+    if not quoted:
+        with path.open("rb") as handle:
+            return sum(1 for line in handle if line.strip(b"\r\n")), False
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        return sum(1 for row in csv.reader(handle) if row), True
+
+
+def scan_file(path: Path, key: str, options: CrawlerOptions) -> FileScan:
+    """Profile a file's sampled rows (``options``: rows or characters per file, or all) and
+    count all its rows. ``quoted`` is judged on the whole file in csvpipe mode; in
+    glue-compatible mode on the sample only, as AWS's classifier sees only its sample."""
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
+    size = path.stat().st_size
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        lines = _Lines(handle)
+        reader = csv.reader(lines)
+        try:
+            first = next((row for row in reader if row), None)
+            if first is None:
+                return FileScan(key, (), (), (), 0, 0, False, size)
+            profiler = Profiler(first)
+            sampled, finished = 1, True
+            for row in reader:
+                if not row:
+                    continue
+                if (options.sample_rows is not None and sampled >= options.sample_rows) or (
+                    options.sample_bytes is not None and lines.chars > options.sample_bytes
+                ):
+                    finished = False
+                    break
+                profiler.add(row)
+                sampled += 1
+        except csv.Error as exc:
+            raise CatalogError(f"{key}: not readable as CSV near line {reader.line_num}: {exc}") from None
+    rows, quoted = sampled, lines.quoted
+    if not finished:
+        rows, anywhere = count_rows(path)
+        quoted = lines.quoted if options.mode == "glue-compatible" else anywhere
+    return FileScan(
+        key,
+        tuple(first),
+        profiler.profiles(len(first)),
+        tuple(profiler.repeats),
+        rows,
+        sampled,
+        quoted,
+        size,
+    )
+
+
+# ---------------------------------------------------------------- the catalog
 
 
 def get_table(glue: Any, database: str, name: str) -> dict[str, Any] | None:
@@ -35,41 +134,267 @@ def get_table(glue: Any, database: str, name: str) -> dict[str, Any] | None:
         return None
 
 
+def get_partitions(glue: Any, database: str, name: str) -> list[dict[str, Any]]:
+    partitions: list[dict[str, Any]] = []
+    for page in glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=name):
+        partitions += page.get("Partitions", [])
+    return partitions
+
+
 def ensure_database(glue: Any, database: str) -> None:
     with contextlib.suppress(glue.exceptions.AlreadyExistsException):
         glue.create_database(DatabaseInput={"Name": database, "Description": "Tables registered by csvpipe"})
 
 
-def plan_dataset(dataset: str, settings: Settings, s3: Any, glue: Any, work_dir: Path) -> TablePlan:
+def check_reachable(s3: Any, settings: Settings) -> None:
+    """One clear StackError when the endpoint or the processed bucket is not there."""
+    where = settings.endpoint_url or "AWS"
+    hint = (
+        "start the local stack with `csvpipe up --detach`"
+        if settings.profile == "local"
+        else "check the profile's endpoint and credentials"
+    )
+    try:
+        s3.head_bucket(Bucket=settings.processed_bucket)
+    except EndpointConnectionError:
+        raise StackError(f"cannot reach {where}: {hint}") from None
+    except ClientError as exc:
+        if error_code(exc) in {MISSING_BUCKET_CODE, "404", "NotFound"}:
+            raise StackError(f"no processed bucket {settings.processed_bucket} at {where}: {hint}") from None
+        raise
+
+
+def list_datasets(s3: Any, bucket: str) -> list[str]:
+    """The datasets of the processed bucket: its top-level folders but csvpipe's ``_`` ones."""
+    names = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Delimiter="/"):
+        for prefix in page.get("CommonPrefixes", []):
+            name = prefix["Prefix"].rstrip("/")
+            if name and not name.startswith("_"):
+                names.append(name)
+    return sorted(names)
+
+
+# ---------------------------------------------------------------- planning and applying
+
+
+def _partitions(
+    schema: TableSchema, partitioning: PartitionLayout, scans: list[FileScan], location: str
+) -> list[WantedPartition]:
+    if not partitioning.keys:
+        return []
+    skip = 1 if schema.header else 0
+    grouped: dict[tuple[str, ...], list[FileScan]] = defaultdict(list)
+    for scan in scans:
+        grouped[partitioning.values[scan.key]].append(scan)
+    wanted = []
+    for values, members in grouped.items():
+        folder = str(PurePosixPath(members[0].key).parent)
+        rows = sum(max(scan.rows - skip, 0) for scan in members)
+        wanted.append(WantedPartition(values, f"{location}{folder}/", rows, len(members)))
+    return wanted
+
+
+def _notes(
+    schema: TableSchema, scans: list[FileScan], options: CrawlerOptions, skipped: list[str]
+) -> list[str]:
+    notes = list(schema.notes)
+    if skipped:
+        notes.append(f"skipped {len(skipped)} object(s), empty or not .csv: {', '.join(skipped[:3])}")
+    sampled = [scan for scan in scans if scan.sampled < scan.rows]
+    if sampled:
+        limit = (
+            f"the first {options.sample_rows} rows (crawler_sample_rows)"
+            if options.sample_rows is not None
+            else "the first MiB (as AWS's crawler)"
+        )
+        notes.append(
+            f"types inferred from {limit} of {len(sampled)} file(s); "
+            "`csvpipe crawl --full-scan` reads every row"
+        )
+    if options.mode == "glue-compatible":
+        if len(schema.columns) < 2 or schema.record_count < 2:
+            notes.append(
+                "AWS's built-in CSV classifier needs at least two columns and two rows of data: "
+                "on AWS this table would not be classified as csv"
+            )
+    elif schema.quoted:
+        # Athena's "Open CSV SerDe for processing CSV": it recognizes BOOLEAN, BIGINT, INT and DOUBLE.
+        typed = [
+            f"{c.name} ({c.type})"
+            for c in schema.columns
+            if c.type.split("(")[0] in {"date", "timestamp", "decimal"}
+        ]
+        if typed:
+            notes.append(
+                "quoted fields: registered with OpenCSVSerde, from which Athena parses only boolean, int, "
+                f"bigint and double; {', '.join(typed)} would need a cast there "
+                "(csvpipe's job reads them typed)"
+            )
+    return notes
+
+
+def plan_with_facts(
+    dataset: str, settings: Settings, s3: Any, glue: Any, work_dir: Path, options: CrawlerOptions
+) -> tuple[TablePlan, dict[str, Any]]:
+    """The plan for one dataset and the facts of the crawl (files, rows read) for its record."""
+    bucket = settings.processed_bucket
     prefix = layout.dataset_prefix(dataset)
-    paths = mirror_prefix(s3, settings.processed_bucket, prefix, work_dir)
-    if not paths:
-        raise NoData(f"no processed data for dataset {dataset!r} (s3://{settings.processed_bucket}/{prefix})")
-    columns, count = infer_schema(paths)
-    location = f"s3://{settings.processed_bucket}/{prefix}"
-    wanted = table_input(dataset, location, columns, count)
-    return plan_table(settings.glue_database, wanted, get_table(glue, settings.glue_database, dataset))
+    paths = mirror_prefix(s3, bucket, prefix, work_dir)
+    root = work_dir / bucket / prefix
+    keyed = [(path.relative_to(root).as_posix(), path) for path in paths]
+    skipped = [key for key, _ in keyed if not layout.is_csv_key(key)]
+    keyed = [(key, path) for key, path in keyed if layout.is_csv_key(key)]
+    if not keyed:
+        raise NoData(f"no processed data for dataset {dataset!r} (s3://{bucket}/{prefix})")
+    partitioning = partition_layout(dataset, [key for key, _ in keyed], options.mode)
+    scans = [scan_file(path, key, options) for key, path in keyed]
+    empty = [scan.key for scan in scans if not scan.first_row]
+    scans = [scan for scan in scans if scan.first_row]
+    if not scans:
+        raise NoData(f"dataset {dataset!r} has only empty files (s3://{bucket}/{prefix}{empty[0]})")
+    if empty:
+        skipped += [f"{key} (empty)" for key in empty]
+    schema = infer_table(scans, options.mode)
+    check_key_names(dataset, partitioning, [c.name for c in schema.columns])
+    location = f"s3://{bucket}/{prefix}"
+    csvpipe = options.mode == "csvpipe"
+    wanted = table_input(
+        dataset,
+        location,
+        [Column(c.name, c.type, c.nullable if csvpipe else None) for c in schema.columns],
+        schema.record_count,
+        header=schema.header,
+        quoted=schema.quoted,
+        partition_keys=[Column(k.name, k.type) for k in partitioning.keys],
+        object_count=len(scans),
+        size=sum(scan.size for scan in scans),
+        mode=options.mode,
+    )
+    existing = get_table(glue, settings.glue_database, dataset)
+    registered = (
+        get_partitions(glue, settings.glue_database, dataset)
+        if existing and partition_keys_of(existing)
+        else []
+    )
+    plan = plan_table(
+        settings.glue_database,
+        wanted,
+        existing,
+        options.policy,
+        options.mode,
+        partitions=_partitions(schema, partitioning, scans, location),
+        existing_partitions=registered,
+        file_columns=[(f.key, f.names) for f in schema.files],
+        notes=_notes(schema, scans, options, skipped),
+    )
+    facts = {
+        "files": len(scans),
+        "rows_read": sum(scan.sampled for scan in scans),
+        "full_scan": options.full_scan,
+        # Why each file's first row was (not) taken as its header; the first few files.
+        "headers": {f.key: f.header.reason for f in schema.files[:HEADER_REASONS]},
+    }
+    return plan, facts
 
 
-def apply_plan(glue: Any, plan: TablePlan) -> None:
+def plan_dataset(
+    dataset: str,
+    settings: Settings,
+    s3: Any,
+    glue: Any,
+    work_dir: Path,
+    options: CrawlerOptions | None = None,
+) -> TablePlan:
+    return plan_with_facts(dataset, settings, s3, glue, work_dir, options or crawler_options(settings))[0]
+
+
+def _batches(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), PARTITION_BATCH):
+        yield items[start : start + PARTITION_BATCH]
+
+
+def _check_batch(plan: TablePlan, verb: str, response: dict[str, Any]) -> None:
+    errors = response.get("Errors") or []
+    if errors:
+        first = errors[0]
+        detail = first.get("ErrorDetail", {})
+        values = first.get("PartitionValues") or first.get("PartitionValueList")
+        raise CatalogError(
+            f"{plan.database}.{plan.name}: could not {verb} {len(errors)} partition(s), e.g. {values}: "
+            f"{detail.get('ErrorCode')}: {detail.get('ErrorMessage')}"
+        )
+
+
+def apply_plan(glue: Any, plan: TablePlan) -> dict[str, Any]:
+    """Make the calls the plan lists; what was done, with the table's version afterwards."""
     ensure_database(glue, plan.database)
     if plan.action == "create":
-        glue.create_table(DatabaseName=plan.database, TableInput=plan.table_input)
+        try:
+            glue.create_table(DatabaseName=plan.database, TableInput=plan.table_input)
+        except glue.exceptions.AlreadyExistsException:
+            raise CatalogConflict(f"table {plan.database}.{plan.name} was created meanwhile") from None
     elif plan.action == "update":
+        # UpdateTable archives the previous definition as a table version (SkipArchive is false).
         glue.update_table(DatabaseName=plan.database, TableInput=plan.table_input)
+    created = updated = 0
+    if not plan.partitions_held:
+        for batch in _batches([p.partition_input for p in plan.partitions_to("create")]):
+            _check_batch(
+                plan,
+                "create",
+                glue.batch_create_partition(
+                    DatabaseName=plan.database, TableName=plan.name, PartitionInputList=batch
+                ),
+            )
+            created += len(batch)
+        entries = [
+            {"PartitionValueList": list(p.values), "PartitionInput": p.partition_input}
+            for p in plan.partitions_to("update")
+        ]
+        for batch in _batches(entries):
+            _check_batch(
+                plan,
+                "update",
+                glue.batch_update_partition(DatabaseName=plan.database, TableName=plan.name, Entries=batch),
+            )
+            updated += len(batch)
+    table = get_table(glue, plan.database, plan.name) or {}
+    return {
+        "table": {"create": "created", "update": "updated"}.get(plan.action, "unchanged"),
+        "version": table.get("VersionId"),
+        "partitions_created": created,
+        "partitions_updated": updated,
+    }
+
+
+def crawl(
+    dataset: str,
+    settings: Settings,
+    s3: Any,
+    glue: Any,
+    work_dir: Path,
+    *,
+    full_scan: bool = False,
+    dry_run: bool = False,
+) -> tuple[TablePlan, dict[str, Any]]:
+    """Plan (and unless ``dry_run`` apply) the catalog change for one dataset: the plan and the
+    crawl record (the plan's decision and changes, the crawl's facts, what was applied)."""
+    options = crawler_options(settings, full_scan=full_scan)
+    for attempt in (1, 2):
+        plan, facts = plan_with_facts(dataset, settings, s3, glue, work_dir, options)
+        if dry_run:
+            return plan, {**plan_record(plan), **facts, "dry_run": True, "applied": None}
+        try:
+            applied = apply_plan(glue, plan)
+        except CatalogConflict:
+            if attempt == 2:
+                raise
+            continue  # another crawl created the table first: plan again against it
+        return plan, {**plan_record(plan), **facts, "dry_run": False, "applied": applied}
+    raise AssertionError("unreachable")
 
 
 def crawl_dataset(dataset: str, settings: Settings, s3: Any, glue: Any, work_dir: Path) -> dict[str, Any]:
-    """Plan and apply the catalog change for one dataset; a summary for the run record."""
-    plan = plan_dataset(dataset, settings, s3, glue, work_dir)
-    apply_plan(glue, plan)
-    storage = plan.table_input["StorageDescriptor"]
-    return {
-        "database": plan.database,
-        "table": plan.table_input["Name"],
-        "action": plan.action,
-        "reason": plan.reason,
-        "location": storage["Location"],
-        "columns": [{"name": c["Name"], "type": c["Type"]} for c in storage["Columns"]],
-        "record_count": int(plan.table_input["Parameters"]["recordCount"]),
-    }
+    """The crawl after a preprocess (emulators.glue_jobs): apply the plan, return its record."""
+    return crawl(dataset, settings, s3, glue, work_dir)[1]
