@@ -49,6 +49,9 @@ class Settings:
     crawler_schema_change: str = "update"
     crawler_mode: str = "csvpipe"
     job_memory_mb: int = 2048
+    # Text cells of final CSVs that start with = + - @ (a formula to a spreadsheet or BI tool)
+    # get a leading ' so they are shown, not run. Parquet outputs keep the values as they are.
+    csv_formula_guard: bool = True
 
     emulator_host: str = "127.0.0.1"
     emulator_port: int = 4577
@@ -140,6 +143,15 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
         if isinstance(raw, str) and raw.strip().lstrip("+-").isdigit():
             return int(raw)
         raise ConfigError(f"setting {name!r} from {source} must be a whole number, got {raw!r}")
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        word = str(raw).strip().lower()
+        if word in {"true", "yes", "on", "1"}:
+            return True
+        if word in {"false", "no", "off", "0"}:
+            return False
+        raise ConfigError(f"setting {name!r} from {source} must be true or false, got {raw!r}")
     if hint is Path and isinstance(raw, str | Path):
         return Path(raw)
     if not isinstance(raw, str):

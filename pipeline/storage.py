@@ -7,7 +7,7 @@ same dataset in one pass download each object once.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
@@ -51,11 +51,27 @@ def list_objects(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
     return sorted(objects, key=lambda obj: obj["Key"])
 
 
+def local_relative(key: str) -> PurePosixPath:
+    """Where an object key is kept under a local folder, never outside it: S3 keys may hold
+    ``..``, ``.``, empty segments, a leading ``/`` or control characters, which as a path would
+    climb out of the folder or name something else. Those segments and characters are written
+    %-escaped instead, so distinct keys stay distinct files."""
+    parts = []
+    for segment in key.split("/"):
+        escaped = "".join(
+            f"%{ord(ch):02X}" if ord(ch) < 32 or ord(ch) == 127 or ch == "%" else ch for ch in segment
+        )
+        if escaped in {"", ".", ".."}:
+            escaped = "".join(f"%{ord(ch):02X}" for ch in escaped) or "%"
+        parts.append(escaped)
+    return PurePosixPath(*parts)
+
+
 def mirror_prefix(s3: Any, bucket: str, prefix: str, root: Path) -> list[Path]:
     """Local copies of the objects under ``prefix``, downloading only what changed."""
     paths = []
     for obj in list_objects(s3, bucket, prefix):
-        local = root / bucket / obj["Key"]
+        local = root / local_relative(bucket) / local_relative(obj["Key"])
         tag = local.with_name(local.name + ".etag")
         etag = obj["ETag"].strip('"')
         if not (local.exists() and tag.exists() and tag.read_text() == etag):

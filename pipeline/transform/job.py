@@ -46,7 +46,7 @@ def _register_catalog_table(
     if not paths:
         raise MissingTable(f"table {name} has no data under {storage['Location']}")
     columns = {c["Name"]: duckdb_type(c["Type"]) for c in storage["Columns"]}
-    files = ", ".join(literal(str(p)) for p in paths)
+    files = ", ".join(literal(str(p.resolve())) for p in paths)
     types = ", ".join(f"{literal(n)}: {literal(t)}" for n, t in columns.items())
     con.execute(
         f"CREATE VIEW {identifier(name)} AS SELECT * FROM read_csv([{files}], header = true, "
@@ -58,10 +58,8 @@ def _register_catalog_table(
 def _register_reference(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> dict[str, Any]:
     """A reference table: a small CSV shipped with the transforms, every column text, so it
     reads the same in DuckDB and in Spark."""
-    con.execute(
-        f"CREATE VIEW {identifier(name)} AS SELECT * FROM read_csv({literal(str(path))}, header = true, "
-        "all_varchar = true)"
-    )
+    source = f"read_csv({literal(str(path.resolve()))}, header = true, all_varchar = true)"
+    con.execute(f"CREATE VIEW {identifier(name)} AS SELECT * FROM {source}")
     return {"kind": "reference", "file": str(path)}
 
 
@@ -73,7 +71,9 @@ def _register_output(
     local = work_dir / settings.final_bucket / key
     local.parent.mkdir(parents=True, exist_ok=True)
     s3.download_file(settings.final_bucket, key, str(local))
-    con.execute(f"CREATE VIEW {identifier(name)} AS SELECT * FROM read_parquet({literal(str(local))})")
+    con.execute(
+        f"CREATE VIEW {identifier(name)} AS SELECT * FROM read_parquet({literal(str(local.resolve()))})"
+    )
     return {"kind": "output", "location": f"s3://{settings.final_bucket}/{key}"}
 
 
@@ -83,8 +83,22 @@ def _connect(settings: Settings, spill: Path) -> duckdb.DuckDBPyConnection:
             "memory_limit": f"{settings.job_memory_mb}MB",
             "temp_directory": str(spill),
             "threads": 2,
+            # The offline wheel has no extensions to load, and a transform must not fetch any.
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
         }
     )
+
+
+def _lock_down(con: duckdb.DuckDBPyConnection, folders: list[Path]) -> None:
+    """From here on, SQL on ``con`` reads and writes files only under ``folders`` (the inputs'
+    local copies, the reference tables, the output) and loads no extension: a transform cannot
+    read ``/etc/passwd``, attach a database or reach the network. The configuration is locked,
+    so the transform cannot undo it."""
+    allowed = sorted({str(folder.resolve()) + "/" for folder in folders})
+    con.execute(f"SET allowed_directories = [{', '.join(literal(folder) for folder in allowed)}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def run_step(
@@ -107,6 +121,7 @@ def run_step(
             inputs[name] = _register_reference(con, name, references[name])
         for name in step.upstream:
             inputs[name] = _register_output(con, name, settings, s3, work_dir)
+        _lock_down(con, [work_dir, Path(tmp), *{references[name].parent for name in step.references}])
         csv_path, parquet_path = Path(tmp, f"{step.name}.csv"), Path(tmp, f"{step.name}.parquet")
         try:
             con.execute(f"CREATE TEMP TABLE __result AS {transform.sql}")
@@ -115,7 +130,11 @@ def run_step(
                 {"name": name, "type": kind} for name, kind, *_ in con.execute("DESCRIBE __result").fetchall()
             ]
             con.execute(f"COPY __result TO {literal(str(parquet_path))} (FORMAT parquet)")
-            con.execute(f"COPY __result TO {literal(str(csv_path))} (FORMAT csv, HEADER true, DELIMITER ',')")
+            guarded = _formula_guarded(columns) if settings.csv_formula_guard else "*"
+            con.execute(
+                f"COPY (SELECT {guarded} FROM __result) TO {literal(str(csv_path))} "
+                "(FORMAT csv, HEADER true, DELIMITER ',')"
+            )
         except duckdb.Error as exc:
             raise SqlError(f"{transform.path.name}: {str(exc).splitlines()[0]}") from None
         record = {
@@ -128,6 +147,23 @@ def run_step(
         }
         record["seconds"] = watch.seconds()
         return publish_output(s3, settings.final_bucket, step.name, csv_path, parquet_path, record)
+
+
+# A cell a spreadsheet would run as a formula: it starts with = + - @, a tab or a carriage
+# return (OWASP's list), and is not simply a number such as -5.
+_FORMULA = "regexp_matches({c}, '^[=+@\\t\\r-]') AND TRY_CAST({c} AS DOUBLE) IS NULL"
+
+
+def _formula_guarded(columns: list[dict[str, str]]) -> str:
+    """The select list writing text columns with a leading ' before formula-like cells."""
+    items = []
+    for column in columns:
+        c = identifier(column["name"])
+        if column["type"] == "VARCHAR":
+            items.append(f"CASE WHEN {_FORMULA.format(c=c)} THEN '''' || {c} ELSE {c} END AS {c}")
+        else:
+            items.append(c)
+    return ", ".join(items)
 
 
 def _waiting_for(step: Step, done: dict[str, str], settings: Settings, s3: Any, glue: Any) -> str | None:

@@ -32,6 +32,13 @@ def parse_transform(path: Path) -> Transform:
     if not name:
         raise UserInputError(f"{path}: the file name gives no usable output name")
     try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise UserInputError(f"{path}: not valid SQL ({str(exc).splitlines()[0]})") from None
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        kinds = ", ".join(statement.type.name for statement in statements) or "nothing"
+        raise UserInputError(f"{path}: a transform is one SELECT query, found {kinds}")
+    try:
         tables = frozenset(table.lower() for table in duckdb.get_table_names(sql))
     except duckdb.Error as exc:
         raise UserInputError(f"{path}: not valid SQL ({str(exc).splitlines()[0]})") from None

@@ -170,3 +170,46 @@ def test_reprocessing_gives_the_same_outputs_and_new_files_add_without_duplicate
     assert publish() == first == "region,n\neu,1\nus,1\n"
     put_processed(clients, "sales/b.csv", "id,region\n3,eu\n")
     assert publish() == "region,n\neu,2\nus,1\n"
+
+
+def test_formula_like_cells_are_neutralised_in_csv_not_in_parquet(clients: Clients, tmp_path: Path) -> None:
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "cells.sql").write_text("SELECT id, note FROM notes ORDER BY id")
+    notes = 'id,note\n1,"=HYPERLINK(""http://x.test"")"\n2,+SUM(A1)\n3,-5\n4,@cmd\n5,-2+3\n6,plain\n7,a=b\n'
+    put_processed(clients, "notes/a.csv", notes)
+    work = tmp_path / "work"
+
+    def publish(**overrides: str) -> tuple[list[str], list[tuple]]:
+        settings = replace(clients.settings, transforms_dir=folder, **overrides)
+        crawl_dataset("notes", settings, clients.s3, clients.glue, work)
+        result = run_steps(plan(discover(folder)), settings, clients.s3, clients.glue, work, {})
+        assert result["status"] == "ok", result
+        final = settings.final_bucket
+        csv_text = clients.s3.get_object(Bucket=final, Key=layout.final_data_key("cells"))["Body"].read()
+        parquet = tmp_path / "cells.parquet"
+        clients.s3.download_file(final, layout.final_parquet_key("cells"), str(parquet))
+        rows = duckdb.sql(f"SELECT note FROM read_parquet('{parquet}') ORDER BY id").fetchall()
+        return [line.split(",", 1)[1] for line in csv_text.decode().splitlines()[1:]], rows
+
+    guarded, parquet_rows = publish()
+    assert guarded == [
+        '"\'=HYPERLINK(""http://x.test"")"',
+        "'+SUM(A1)",
+        "-5",
+        "'@cmd",
+        "'-2+3",
+        "plain",
+        "a=b",
+    ]
+    assert [r[0] for r in parquet_rows] == [
+        '=HYPERLINK("http://x.test")',
+        "+SUM(A1)",
+        "-5",
+        "@cmd",
+        "-2+3",
+        "plain",
+        "a=b",
+    ]
+    raw, _ = publish(csv_formula_guard=False)
+    assert raw[1] == "+SUM(A1)"

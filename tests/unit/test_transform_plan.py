@@ -127,3 +127,19 @@ def test_the_shipped_transforms_plan_cleanly() -> None:
     assert names.index("genre_classification") < names.index("movies_per_genre_class")
     assert set(references) == {"genre_classes"}
     assert all(step.catalog in {("movies",), ()} for step in steps)
+
+
+@pytest.mark.parametrize(
+    ("sql", "found"),
+    [
+        ("SELECT 1 FROM t; COPY t TO '/tmp/x.csv'", "SELECT, COPY"),
+        ("INSTALL httpfs", "LOAD"),
+        ("ATTACH 'x.db'", "ATTACH"),
+        ("CREATE TABLE x AS SELECT * FROM t", "CREATE"),
+    ],
+)
+def test_a_transform_is_one_select(tmp_path: Path, sql: str, found: str) -> None:
+    path = tmp_path / "bad.sql"
+    path.write_text(sql)
+    with pytest.raises(UserInputError, match=f"a transform is one SELECT query, found {found}"):
+        parse_transform(path)
