@@ -22,6 +22,7 @@ from pipeline.aws import Clients
 from pipeline.cli_common import console, settings_of
 from pipeline.cli_crawl import crawl
 from pipeline.cli_dlq import dlq_app
+from pipeline.cli_doctor import doctor
 from pipeline.cli_lambda import event_app, invoke
 from pipeline.cli_package import package_app
 from pipeline.cli_quicksight import quicksight_app
@@ -300,6 +301,7 @@ app.command()(transform)
 app.command()(watch)
 app.add_typer(quicksight_app, name="quicksight")
 app.command("glue-worker")(glue_worker)
+app.command()(doctor)
 
 
 def _friendly(exc: Exception) -> str | None:
