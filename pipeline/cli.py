@@ -21,6 +21,7 @@ from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.cli_common import console, settings_of
 from pipeline.cli_crawl import crawl
+from pipeline.cli_deploy import deploy, destroy
 from pipeline.cli_dlq import dlq_app
 from pipeline.cli_doctor import doctor
 from pipeline.cli_lambda import event_app, invoke
@@ -302,6 +303,8 @@ app.command()(watch)
 app.add_typer(quicksight_app, name="quicksight")
 app.command("glue-worker")(glue_worker)
 app.command()(doctor)
+app.command()(deploy)
+app.command()(destroy)
 
 
 def _friendly(exc: Exception) -> str | None:

@@ -1,4 +1,4 @@
-"""CLI command for deployment packages: ``csvpipe package lambda``.
+"""CLI commands for deployment packages: ``csvpipe package lambda`` and ``csvpipe package glue``.
 
 Why: the handler runs unchanged on AWS, but only if its zip holds what it imports, built for the
 Lambda runtime's Python and architecture, and nothing it does not need (the CLI, the emulator).
@@ -106,3 +106,44 @@ def lambda_(
         with console.status(f"building the zip for {goal.runtime} {goal.arch}..."):
             built = build_lambda_zip(goal, out_dir, wheelhouse=wheelhouse, from_installed=from_installed)
         _report(built)
+
+
+@package_app.command("glue")
+def package_glue(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Folder for the job. Default: <data_dir>/build/glue.")
+    ] = None,
+    name: Annotated[str, typer.Option(help="The Glue job's name.")] = "csvpipe-transforms",
+    role: Annotated[
+        str | None, typer.Option(metavar="ARN", help="The IAM role the job runs as, written into job.json.")
+    ] = None,
+    assets_uri: Annotated[
+        str | None,
+        typer.Option(
+            metavar="S3_URI", help="Where the folder will be uploaded. Default: s3://<final_bucket>/_glue/."
+        ),
+    ] = None,
+) -> None:
+    """Write the AWS Glue 5.0 job (Spark 3.5) that runs the transforms on AWS: one PySpark
+    script holding the transforms in run order (translated to Spark SQL) and the program that
+    runs them, the reference tables, and job.json (the Glue CreateJob request).
+
+    Fails, naming the file, when a transform does not port to Spark (see `csvpipe transform
+    --check`). `csvpipe deploy` uploads and registers it for you on the aws profile."""
+    from pipeline.spark import plan_glue_job, write_glue_job
+    from pipeline.transform.job import load_plan
+
+    settings = settings_of(ctx)
+    steps, references = load_plan(settings)
+    plan = plan_glue_job(steps, references, settings, assets_uri=assets_uri, role=role, name=name)
+    folder = out or settings.data_dir / "build" / "glue"
+    script = write_glue_job(plan, folder)
+    order = ", ".join(step.name for step in steps)
+    console.print(f"wrote {script}: AWS Glue 5.0 job {plan.name}, {len(steps)} transforms: {order}")
+    hint = "" if role else ' (add "Role" before `aws glue create-job --cli-input-json`)'
+    console.print(f"job request: {folder / 'job.json'}{hint}")
+    for relative, uri in plan.uploads:
+        console.print(f"upload: {folder / relative} -> {uri}")
+    for warning in plan.warnings:
+        console.print(f"warning: {warning}")

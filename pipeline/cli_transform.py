@@ -44,6 +44,22 @@ def _print_plan(steps: list[Step]) -> None:
     console.print(table)
 
 
+def _check_spark(steps: list[Step], spark_sql: bool) -> None:
+    from pipeline.spark import check_all, report_lines
+
+    results = check_all(step.transform for step in steps)
+    for result in results:
+        for line in report_lines(result):
+            console.print(line)
+        if spark_sql:
+            console.print(f"  spark sql:\n{result.spark_sql}")
+    blocked = sum(not result.portable for result in results)
+    console.print(
+        f"{len(results)} transform(s): {len(results) - blocked} port to Spark 3.5, {blocked} do not"
+    )
+    raise typer.Exit(1 if blocked else 0)
+
+
 def transform(
     ctx: typer.Context,
     names: Annotated[
@@ -55,12 +71,21 @@ def transform(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the run order and each transform's inputs; run nothing.")
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Check that the transforms port to Spark SQL (AWS Glue 5.0); run nothing."
+        ),
+    ] = False,
+    spark_sql: Annotated[
+        bool, typer.Option("--spark-sql", help="With --check, print each transform's Spark SQL too.")
+    ] = False,
 ) -> None:
     """Run the SQL transforms of `transforms_dir` against the catalog and publish their outputs.
 
     Each transform runs after the transforms whose outputs it reads; a failing transform stops
-    those, not the others. Needs the stack (`csvpipe up --detach`) unless --dry-run. Exits 1
-    when a transform failed."""
+    those, not the others. Needs the stack (`csvpipe up --detach`) unless --dry-run or --check.
+    Exits 1 when a transform failed, or with --check when one does not port to Spark."""
     from pipeline.transform.job import load_plan, run_steps
 
     settings = settings_of(ctx)
@@ -68,6 +93,9 @@ def transform(
     chosen = _select(steps, names or [])
     if dry_run:
         _print_plan(chosen)
+        return
+    if check:
+        _check_spark(chosen, spark_sql)
         return
     clients = Clients(settings)
     with console.status(f"running {len(chosen)} transform(s)..."):

@@ -60,6 +60,15 @@ class Settings:
     lambda_timeout: int = 30
     lambda_memory_mb: int = 512
     lambda_ephemeral_mb: int = 512
+    # Deployment (pipeline.deploy): who crawls and transforms after the Lambda ("csvpipe": csvpipe's
+    # own Glue stand-in, as locally; "aws-glue": a Glue crawler and Glue jobs), the prefix of every
+    # deployed name, the bucket for the Lambda zip and the Glue jobs' files, and the Lambda runtime
+    # the zip is built for.
+    glue_backend: str = "csvpipe"
+    stack_name: str = "csvpipe"
+    artifacts_bucket: str = "csv-artifacts-bucket"
+    lambda_architecture: str = "x86_64"
+    lambda_python_version: str = "3.12"
 
     transforms_dir: Path = PACKAGED_TRANSFORMS
     rules_dir: Path = PACKAGED_RULES
@@ -109,7 +118,8 @@ def env_var(name: str) -> str:
 
 
 def _profile_defaults(profile: str, port: int, host: str) -> dict[str, Any]:
-    """What differs between profiles: the endpoint and the credentials, nothing else."""
+    """What differs between profiles: the endpoint and the credentials, and who runs the Glue
+    stages (csvpipe's stand-in where there is no Glue, AWS Glue on AWS)."""
     if profile == "local":
         return {
             "endpoint_url": f"http://{host}:{port}",
@@ -122,7 +132,7 @@ def _profile_defaults(profile: str, port: int, host: str) -> dict[str, Any]:
             "aws_access_key_id": "test",
             "aws_secret_access_key": "test",
         }
-    return {}
+    return {"glue_backend": "aws-glue"}
 
 
 _HINTS = get_type_hints(Settings)

@@ -38,7 +38,7 @@ def test_the_services_the_readme_promises(services: dict[str, Any]) -> None:
     assert set(services) == {"localstack", "init", "glue", "dashboard", "watcher"}
     commands = {name: services[name]["command"] for name in ("init", "glue", "dashboard", "watcher")}
     assert commands == {
-        "init": ["csvpipe", "deploy", "--yes"],
+        "init": ["sh", "-c", "exec csvpipe deploy --zip /opt/csvpipe/build/csvpipe-preprocess-*.zip"],
         "glue": ["csvpipe", "glue-worker"],
         "dashboard": ["csvpipe", "dashboard", "--port", "8501"],
         "watcher": ["csvpipe", "watch", "/data/inbox"],

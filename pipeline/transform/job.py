@@ -9,6 +9,7 @@ A failing transform stops the transforms that read its output, not the others.
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from pipeline.sqltext import identifier, literal
 from pipeline.storage import head, mirror_prefix, split_s3_uri
 from pipeline.transform.dag import Step, plan
 from pipeline.transform.exceptions import MissingTable, SqlError
-from pipeline.transform.sql import discover, reference_tables
+from pipeline.transform.sql import Transform, discover, reference_tables
 
 log = logging.getLogger("csvpipe.transform")
 
@@ -46,11 +47,19 @@ def _register_catalog_table(
     if not paths:
         raise MissingTable(f"table {name} has no data under {storage['Location']}")
     columns = {c["Name"]: duckdb_type(c["Type"]) for c in storage["Columns"]}
+    partitions = {c["Name"]: duckdb_type(c["Type"]) for c in table.get("PartitionKeys", [])}
     files = ", ".join(literal(str(p.resolve())) for p in paths)
-    types = ", ".join(f"{literal(n)}: {literal(t)}" for n, t in columns.items())
+
+    def struct(types: dict[str, str]) -> str:
+        return "{" + ", ".join(f"{literal(n)}: {literal(t)}" for n, t in types.items()) + "}"
+
+    # By name, not by position: the files of a dataset may order their columns differently,
+    # or lack a column added later (NULL there). Hive folders (year=2024/) give the partitions.
+    hive = f", hive_partitioning = true, hive_types = {struct(partitions)}" if partitions else ""
+    selected = ", ".join(identifier(n) for n in [*columns, *partitions])
     con.execute(
-        f"CREATE VIEW {identifier(name)} AS SELECT * FROM read_csv([{files}], header = true, "
-        f"union_by_name = true, columns = {{{types}}})"
+        f"CREATE VIEW {identifier(name)} AS SELECT {selected} FROM read_csv([{files}], header = true, "
+        f"union_by_name = true, types = {struct(columns)}{hive})"
     )
     return {"kind": "catalog", "location": storage["Location"], "files": len(paths)}
 
@@ -136,7 +145,7 @@ def run_step(
                 "(FORMAT csv, HEADER true, DELIMITER ',')"
             )
         except duckdb.Error as exc:
-            raise SqlError(f"{transform.path.name}: {str(exc).splitlines()[0]}") from None
+            raise SqlError(sql_error(transform, exc)) from None
         record = {
             "transform": step.name,
             "sql_file": str(transform.path),
@@ -164,6 +173,15 @@ def _formula_guarded(columns: list[dict[str, str]]) -> str:
         else:
             items.append(c)
     return ", ".join(items)
+
+
+def sql_error(transform: Transform, exc: duckdb.Error) -> str:
+    """DuckDB's error as one line naming the transform's file and, when DuckDB says where, the
+    line of that file: ``movies.sql, line 4: Binder Error: Referenced column "b" not found``."""
+    text = str(exc)
+    where = re.search(r"^LINE (\d+):", text, flags=re.MULTILINE)
+    line = f", line {transform.first_line + int(where[1]) - 1}" if where else ""
+    return f"{transform.path.name}{line}: {text.splitlines()[0]}"
 
 
 def _waiting_for(step: Step, done: dict[str, str], settings: Settings, s3: Any, glue: Any) -> str | None:

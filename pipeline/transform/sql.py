@@ -24,10 +24,13 @@ class Transform:
     path: Path
     sql: str
     tables: frozenset[str]
+    first_line: int = 1  # the file's line where ``sql`` starts, for errors that name a line
 
 
 def parse_transform(path: Path) -> Transform:
-    sql = path.read_text(encoding="utf-8").strip().rstrip(";").strip()
+    text = path.read_text(encoding="utf-8")
+    sql = text.strip().rstrip(";").strip()
+    first_line = text[: len(text) - len(text.lstrip())].count("\n") + 1
     name = snake_case(path.stem)
     if not name:
         raise UserInputError(f"{path}: the file name gives no usable output name")
@@ -44,7 +47,7 @@ def parse_transform(path: Path) -> Transform:
         raise UserInputError(f"{path}: not valid SQL ({str(exc).splitlines()[0]})") from None
     if not tables:
         raise UserInputError(f"{path}: the query reads no table")
-    return Transform(name=name, path=path, sql=sql, tables=tables)
+    return Transform(name=name, path=path, sql=sql, tables=tables, first_line=first_line)
 
 
 def discover(directory: Path) -> list[Transform]:

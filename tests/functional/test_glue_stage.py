@@ -52,7 +52,9 @@ def test_transforms_publish_csv_and_manifest_and_a_bad_one_fails_alone(
     (folder / "totals.sql").write_text(
         "SELECT region, sum(amount) AS total FROM sales GROUP BY region ORDER BY region"
     )
-    (folder / "broken.sql").write_text("SELECT no_such_column FROM sales")
+    (folder / "broken.sql").write_text(
+        "\n-- a comment line\nSELECT region,\n    no_such_column\nFROM sales\n"
+    )
     (folder / "waiting.sql").write_text("SELECT * FROM customers")
     settings = replace(clients.settings, transforms_dir=folder)
     clients = Clients(settings)
@@ -66,7 +68,7 @@ def test_transforms_publish_csv_and_manifest_and_a_bad_one_fails_alone(
     assert result["skipped"] == [{"transform": "waiting", "reason": "waiting for table(s) customers"}]
     (error,) = result["errors"]
     assert error["transform"] == "broken" and "broken.sql" in error["error"]
-    assert "no_such_column" in error["error"]
+    assert error["error"].startswith('broken.sql, line 4: Binder Error: Referenced column "no_such_column"')
 
     final = settings.final_bucket
     data = clients.s3.get_object(Bucket=final, Key=layout.final_data_key("totals"))["Body"].read()
@@ -213,3 +215,25 @@ def test_formula_like_cells_are_neutralised_in_csv_not_in_parquet(clients: Clien
     ]
     raw, _ = publish(csv_formula_guard=False)
     assert raw[1] == "+SUM(A1)"
+
+
+def test_files_with_other_column_orders_missing_columns_and_partitions(
+    clients: Clients, tmp_path: Path
+) -> None:
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "per_year.sql").write_text(
+        "SELECT year, count(*) AS n, sum(amount) AS total, count(region) AS with_region "
+        "FROM sales GROUP BY year ORDER BY year"
+    )
+    settings = replace(clients.settings, transforms_dir=folder)
+    put_processed(clients, "sales/year=2023/a.csv", "id,amount\n1,2.5\n2,3.0\n")
+    put_processed(clients, "sales/year=2024/b.csv", "amount,region,id\n1.5,eu,3\n")
+    crawl = crawl_dataset("sales", settings, clients.s3, clients.glue, tmp_path / "work")
+    assert [c["name"] for c in crawl["columns"]] == ["id", "amount", "region"]
+
+    result = run_steps(plan(discover(folder)), settings, clients.s3, clients.glue, tmp_path / "work", {})
+
+    assert result["status"] == "ok", result
+    body = clients.s3.get_object(Bucket=settings.final_bucket, Key=layout.final_data_key("per_year"))["Body"]
+    assert body.read().decode() == "year,n,total,with_region\n2023,2,5.5,0\n2024,1,1.5,1\n"
