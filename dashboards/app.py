@@ -1,43 +1,32 @@
-"""The QuickSight stand-in: movies per genre as a horizontal bar chart, read from the final
-bucket. Start it with ``csvpipe dashboard``; settings come from the ``CSVPIPE_*`` environment
-that command passes, so the app reads the same profile as the pipeline."""
+"""The QuickSight stand-in: a Streamlit app over the final bucket, started by ``csvpipe dashboard``.
+
+Pages: Overview (tiles and the main visual), Genres, Trends, Data (the final outputs as a
+searchable table with CSV download) and Pipeline (each file's lineage from its run records).
+Settings come from the ``CSVPIPE_*`` environment the command passes, so the app reads the same
+profile as the pipeline. This script runs first on every interaction: it reads the buckets and
+draws the sidebar's filters (see ``dashboards.state``), then runs the chosen page.
+"""
 
 from __future__ import annotations
 
-import altair as alt
 import streamlit as st
 
-from dashboards.data import Unavailable, read_output
-from pipeline.aws import client
+from dashboards import state
 from pipeline.settings import load_settings
 
-GENRE_OUTPUT = "movies_per_genre"
+# No Material icons: the browser shows a page's icon as the favicon, and a Material favicon is
+# fetched from Google's font servers; the dashboard must work offline (an emoji favicon is inline).
+st.set_page_config(page_title="csvpipe dashboard", page_icon="🎬", layout="wide")
+st.set_option("client.toolbarMode", "viewer")  # a dashboard to read: no "Deploy", no developer menu
 
-st.set_page_config(page_title="csvpipe dashboard", layout="wide")
-st.title("Movies per genre")
+PAGES = [
+    st.Page("views/overview.py", title="Overview", default=True),
+    st.Page("views/genres.py", title="Genres", url_path="genres"),
+    st.Page("views/trends.py", title="Trends", url_path="trends"),
+    st.Page("views/table.py", title="Data", url_path="data"),
+    st.Page("views/lineage.py", title="Pipeline", url_path="pipeline"),
+]
 
-settings = load_settings()
-try:
-    frame = read_output(client(settings, "s3"), settings.final_bucket, GENRE_OUTPUT)
-except Unavailable as exc:
-    st.error(f"{exc}. Is the stack running? Start it with `csvpipe up --detach`.")
-    st.stop()
-
-if frame is None:
-    st.info("No data yet: run `csvpipe run data/samples/movies.csv`, then refresh this page.")
-    st.stop()
-
-st.caption(f"s3://{settings.final_bucket}/{GENRE_OUTPUT}  ·  profile {settings.profile}")
-st.metric("Movies", int(frame["movies"].sum()))
-bars = (
-    alt.Chart(frame)
-    .mark_bar(color="#0072B2")
-    .encode(
-        x=alt.X("movies:Q", title="Movies"),
-        y=alt.Y("genre:N", sort="-x", title="Genre"),
-        tooltip=["genre", "movies"],
-    )
-)
-labels = bars.mark_text(align="left", dx=3, color="black").encode(text="movies:Q")
-st.altair_chart(bars + labels, width="stretch")
-st.dataframe(frame, hide_index=True, width="stretch")
+navigation = st.navigation(PAGES)
+state.prepare(load_settings())
+navigation.run()

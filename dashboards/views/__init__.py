@@ -1,0 +1,1 @@
+"""The dashboard's pages, each a script that ``dashboards/app.py`` runs through ``st.navigation``."""
