@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emulators.aws_emulator import AwsEmulator, is_ready
+from emulators.aws_emulator import AwsEmulator, is_ready, port_in_use
 from emulators.event_source import EventSource
 from emulators.glue_jobs import after_preprocess
 from emulators.lambda_runtime import FunctionConfig, LocalLambda
@@ -127,6 +127,7 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
     function: LocalLambda | None = None
     source: EventSource | None = None
     poller: threading.Thread | None = None
+    dashboard: subprocess.Popen[bytes] | None = None
     try:
         emulator.start()
         clients = Clients(settings)
@@ -159,6 +160,12 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
             "logs": str(log_dir(settings).resolve()),
             "started_at": now_iso(),
         }
+        dashboard = _start_dashboard(settings)
+        if dashboard is not None:
+            state.update(
+                dashboard_url=f"http://{settings.dashboard_host}:{settings.dashboard_port}",
+                dashboard_pid=dashboard.pid,
+            )
         _write_state(settings, state)
         if on_ready:
             on_ready(state)
@@ -166,6 +173,12 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
             if emulator.process and emulator.process.poll() is not None:
                 raise StackError(f"the AWS emulator stopped unexpectedly; see {emulator.log_path}")
     finally:
+        if dashboard is not None:
+            dashboard.terminate()
+            try:
+                dashboard.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                dashboard.kill()
         if source:
             source.stop()
         if function:
@@ -176,6 +189,29 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
         state_path(settings).unlink(missing_ok=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _start_dashboard(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """The dashboard beside the stack, logging to dashboard.log; None, with a line saying why,
+    when its port is taken (the stack is useful without it)."""
+    from dashboards import serve_command, serve_environment
+
+    if port_in_use(settings.dashboard_host, settings.dashboard_port):
+        print(
+            f"dashboard not started: {settings.dashboard_host}:{settings.dashboard_port} is in use "
+            f"(set dashboard_port, or run `csvpipe dashboard --port N`)",
+            flush=True,
+        )
+        return None
+    log = (log_dir(settings) / "dashboard.log").open("ab")
+    return subprocess.Popen(
+        serve_command(settings),
+        env=serve_environment(settings),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def start_detached(settings: Settings) -> dict[str, Any]:

@@ -6,7 +6,6 @@ and reports a user's mistake as one ``error:`` line with a non-zero exit, never 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -117,6 +116,8 @@ def up(
             f"local stack running (pid {state['pid']}) at {state['endpoint_url']}; "
             "stop it with `csvpipe down`"
         )
+        if state.get("dashboard_url"):
+            console.print(f"dashboard: {state['dashboard_url']}")
         return
 
     def ready(state: dict[str, Any]) -> None:
@@ -124,6 +125,8 @@ def up(
             f"local stack ready at {state['endpoint_url']} "
             f"(buckets: {', '.join(state['buckets'])}); Ctrl-C to stop",
         )
+        if state.get("dashboard_url"):
+            console.print(f"dashboard: {state['dashboard_url']}")
 
     stack.serve(settings, on_ready=ready)
     console.print("local stack stopped")
@@ -162,6 +165,8 @@ def status(ctx: typer.Context) -> None:
         console.print(f"local stack: running (pid {state['pid']}) since {state['started_at']}")
         console.print(f"  emulator  {state['endpoint_url']} (pid {state['emulator_pid']})")
         console.print(f"  lambda    {state['function']}   logs {state['logs']}")
+        if state.get("dashboard_url"):
+            console.print(f"  dashboard {state['dashboard_url']} (pid {state['dashboard_pid']})")
     else:
         console.print(f"profile {settings.profile}: endpoint {settings.endpoint_url or 'AWS'}")
     records = runs.latest_runs(Clients(settings).s3, settings.processed_bucket)
@@ -265,29 +270,17 @@ def dashboard(
     ctx: typer.Context,
     port: Annotated[int | None, typer.Option(help="Port to serve on (setting dashboard_port).")] = None,
 ) -> None:
-    """Start the Streamlit dashboard (the QuickSight stand-in) on 127.0.0.1."""
-    from dashboards import APP_PATH
+    """Start the Streamlit dashboard (the QuickSight stand-in) on 127.0.0.1. `csvpipe up`
+    starts one too."""
+    from dashboards import serve_command, serve_environment
 
     settings = settings_of(ctx)
     port = port or settings.dashboard_port
     console.print(f"dashboard on http://{settings.dashboard_host}:{port} (Ctrl-C to stop)")
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(APP_PATH),
-        "--server.address",
-        settings.dashboard_host,
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
+    command = serve_command(settings, port)
+    env = serve_environment(settings)
     try:
-        code = subprocess.call(command, env={**os.environ, **settings.as_env()})
+        code = subprocess.call(command, env=env)
     except KeyboardInterrupt:
         code = 0
     raise typer.Exit(code)

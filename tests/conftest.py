@@ -92,6 +92,8 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI as a user would, in a clean environment of our choosing."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))}
+    # A stack started here serves its dashboard on a free port, not on a user's 8501.
+    base["CSVPIPE_DASHBOARD_PORT"] = str(free_port())
     return subprocess.run(
         [sys.executable, "-m", "pipeline.cli", *args],
         cwd=cwd,

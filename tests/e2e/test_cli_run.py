@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,27 +141,45 @@ def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_up_status_down(tmp_path: Path) -> None:
-    env = {"CSVPIPE_EMULATOR_PORT": str(free_port())}
+    dashboard_port = free_port()
+    env = {"CSVPIPE_EMULATOR_PORT": str(free_port()), "CSVPIPE_DASHBOARD_PORT": str(dashboard_port)}
     try:
         started = cli("up", "--detach", cwd=tmp_path, env=env)
         assert started.returncode == 0, started.stderr
         assert "local stack running" in started.stdout
+        assert f"dashboard: http://127.0.0.1:{dashboard_port}" in started.stdout
+        health = f"http://127.0.0.1:{dashboard_port}/_stcore/health"
+        deadline = time.monotonic() + 60
+        while not answers(health):
+            assert time.monotonic() < deadline, "the stack's dashboard did not answer within 60 s"
+            time.sleep(0.2)  # Streamlit starts in another process; bounded by the deadline
         twice = cli("up", cwd=tmp_path, env=env)
         assert twice.returncode == 1 and "already running" in twice.stderr
         status = cli("status", cwd=tmp_path, env=env)
         assert "local stack: running" in status.stdout and "no runs yet" in status.stdout
+        assert f"dashboard http://127.0.0.1:{dashboard_port}" in status.stdout
     finally:
         stopped = cli("down", cwd=tmp_path, env=env)
     assert stopped.stdout.strip() == "local stack stopped"
+    assert not answers(health)  # stopped with the stack
     assert "not running" in cli("status", cwd=tmp_path, env=env).stdout
     assert cli("down", cwd=tmp_path, env=env).stdout.strip() == "no local stack is running"
 
 
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def test_foreground_up_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    port = free_port()
+    port, dashboard_port = free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))},
         "CSVPIPE_EMULATOR_PORT": str(port),
+        "CSVPIPE_DASHBOARD_PORT": str(dashboard_port),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "up"],
@@ -179,10 +199,14 @@ def test_foreground_up_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, err
-    assert out.strip() == "local stack stopped"
+    assert out.strip().splitlines() == [
+        f"dashboard: http://127.0.0.1:{dashboard_port}",
+        "local stack stopped",
+    ]
     assert not (tmp_path / "data" / ".csvpipe" / "stack.json").exists()
-    with pytest.raises(ProcessLookupError):
-        os.kill(state["emulator_pid"], 0)
+    for pid in (state["emulator_pid"], state["dashboard_pid"]):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_rejected_rows_are_shown_by_the_rejects_command(workspace, first_run, tmp_path: Path) -> None:
