@@ -221,6 +221,8 @@ def run(
             console.print(
                 f"local stack started at {state['endpoint_url']} (keeps running; stop it with `csvpipe down`)"
             )
+            if state.get("dashboard_url"):
+                console.print(f"dashboard: {state['dashboard_url']}")
     ok = run_files(console, Clients(settings), files, dataset, timeout + settings.lambda_timeout)
     raise typer.Exit(0 if ok else 1)
 

@@ -47,6 +47,7 @@ def run_files(
         TextColumn("{task.fields[stage]}"),
         console=console,
         transient=True,
+        disable=not console.is_terminal,  # piped output (logs, CI) gets the summary, not a bar
     ) as bar:
         tasks = {
             u.run_id: bar.add_task(u.path.name, total=len(layout.STAGES), stage="queued") for u in uploads
