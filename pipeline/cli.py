@@ -32,6 +32,9 @@ from pipeline.cli_watch import watch
 from pipeline.errors import CsvpipeError, UserInputError
 from pipeline.settings import describe, load_settings
 
+# How long `run` waits for the stages by default, by who runs the Glue stages.
+GLUE_WAIT_SECONDS = {"csvpipe": 120.0, "aws-glue": 900.0}
+
 app = typer.Typer(
     help="Develop an AWS CSV pipeline (S3 -> Lambda -> Glue -> QuickSight) on your machine.",
     no_args_is_help=True,
@@ -199,8 +202,12 @@ def run(
         str | None, typer.Option(help="Dataset (catalog table) for the files; default: each file's name.")
     ] = None,
     timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the stages, on top of the Lambda timeout.")
-    ] = 120.0,
+        float | None,
+        typer.Option(
+            help="Seconds to wait for the stages, on top of the Lambda timeout. Default: 120, or 900 "
+            "with glue_backend=aws-glue (a Glue crawler and job take minutes)."
+        ),
+    ] = None,
 ) -> None:
     """Upload FILES, follow each through every stage, and print a summary per file.
 
@@ -223,6 +230,8 @@ def run(
             )
             if state.get("dashboard_url"):
                 console.print(f"dashboard: {state['dashboard_url']}")
+    if timeout is None:
+        timeout = GLUE_WAIT_SECONDS.get(settings.glue_backend, 120.0)
     ok = run_files(console, Clients(settings), files, dataset, timeout + settings.lambda_timeout)
     raise typer.Exit(0 if ok else 1)
 

@@ -237,3 +237,59 @@ def test_files_with_other_column_orders_missing_columns_and_partitions(
     assert result["status"] == "ok", result
     body = clients.s3.get_object(Bucket=settings.final_bucket, Key=layout.final_data_key("per_year"))["Body"]
     assert body.read().decode() == "year,n,total,with_region\n2023,2,5.5,0\n2024,1,1.5,1\n"
+
+
+def test_a_transform_joins_two_catalog_tables(clients: Clients, tmp_path: Path) -> None:
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "sales_by_country.sql").write_text(
+        "SELECT c.country, sum(s.amount) AS total FROM sales AS s "
+        "JOIN shops AS c ON c.shop_id = s.shop_id GROUP BY c.country ORDER BY c.country"
+    )
+    settings = replace(clients.settings, transforms_dir=folder)
+    put_processed(clients, "sales/a.csv", "shop_id,amount\n1,2.5\n2,3.0\n1,1.0\n")
+    put_processed(clients, "shops/a.csv", "shop_id,country\n1,fr\n2,de\n")
+    for dataset in ("sales", "shops"):
+        crawl_dataset(dataset, settings, clients.s3, clients.glue, tmp_path / "work")
+
+    result = run_steps(plan(discover(folder)), settings, clients.s3, clients.glue, tmp_path / "work", {})
+
+    assert result["status"] == "ok", result
+    assert set(result["outputs"][0]["inputs"]) == {"sales", "shops"}
+    key = layout.final_data_key("sales_by_country")
+    body = clients.s3.get_object(Bucket=settings.final_bucket, Key=key)["Body"].read().decode()
+    assert body == "country,total\nde,3.0\nfr,3.5\n"
+
+
+def test_the_shipped_genre_classification_is_right_whatever_the_casing(
+    clients: Clients, tmp_path: Path
+) -> None:
+    """The tutorial's classification compared capitalised genres; processed data written by
+    another tool may keep any casing, so the SQL must not depend on it."""
+    from pipeline.settings import PACKAGED_TRANSFORMS
+    from pipeline.transform.sql import reference_tables
+
+    settings = clients.settings
+    put_processed(
+        clients,
+        "movies/a.csv",
+        "movie_id,title,genre,year\n1,A,ACTION,1995\n2,B, Comedy ,1996\n3,C,drama|Romance,1997\n"
+        "4,D,HORROR,1998\n5,E,,1999\n6,F,Western,2000\n",
+    )
+    crawl_dataset("movies", settings, clients.s3, clients.glue, tmp_path / "work")
+    references = reference_tables(PACKAGED_TRANSFORMS)
+    steps = [s for s in plan(discover(PACKAGED_TRANSFORMS), references) if s.name == "genre_classification"]
+
+    result = run_steps(steps, settings, clients.s3, clients.glue, tmp_path / "work", references)
+
+    assert result["status"] == "ok", result
+    key = layout.final_data_key("genre_classification")
+    rows = clients.s3.get_object(Bucket=settings.final_bucket, Key=key)["Body"].read().decode().splitlines()
+    assert [row.rsplit(",", 1)[1] for row in rows[1:]] == [
+        "action & adventure",
+        "comedy",
+        "drama & romance",
+        "horror & thriller",
+        "unknown",
+        "other",
+    ]
