@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from emulators import persistence
 from emulators.aws_emulator import AwsEmulator, is_ready, port_in_use
 from emulators.event_source import EventSource
 from emulators.glue_jobs import after_preprocess
@@ -32,6 +33,8 @@ from pipeline.runs import now_iso
 from pipeline.settings import PACKAGED_RULES, PACKAGED_TRANSFORMS, Settings, env_var
 
 HANDLER = "pipeline.preprocess.handler.handler"
+# An emulator that dies more often than this is not restarted again.
+MAX_RESTARTS, RESTART_WINDOW = 3, 60.0
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 log = logging.getLogger("csvpipe.stack")
@@ -128,9 +131,13 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
     source: EventSource | None = None
     poller: threading.Thread | None = None
     dashboard: subprocess.Popen[bytes] | None = None
+    keeper: StateKeeper | None = None
     try:
         emulator.start()
         clients = Clients(settings)
+        keeper = StateKeeper(settings, clients) if settings.persist else None
+        if keeper:
+            keeper.restore()
         queue = provision(clients)
         function = LocalLambda(function_config(settings)).start()
         work_dir = settings.state_dir / "glue-work"
@@ -167,12 +174,33 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
                 dashboard_pid=dashboard.pid,
             )
         _write_state(settings, state)
+        if keeper:
+            keeper.reconcile(queue.url)
+            threading.Thread(
+                target=keeper.run, args=(stopping.is_set,), name="persistence", daemon=True
+            ).start()
         if on_ready:
             on_ready(state)
+        restarts: list[float] = []
         while not stopping.wait(0.5):
             if emulator.process and emulator.process.poll() is not None:
-                raise StackError(f"the AWS emulator stopped unexpectedly; see {emulator.log_path}")
+                restarts = [t for t in restarts if time.monotonic() - t < RESTART_WINDOW] + [time.monotonic()]
+                if keeper is None or len(restarts) > MAX_RESTARTS:
+                    raise StackError(f"the AWS emulator stopped unexpectedly; see {emulator.log_path}")
+                print(
+                    f"the AWS emulator stopped (exit {emulator.process.returncode}); restarting it",
+                    flush=True,
+                )
+                with keeper.lock:
+                    emulator.start()
+                    keeper.restore()
+                    queue = provision(clients)
+                    state["emulator_pid"] = emulator.process.pid if emulator.process else None
+                    _write_state(settings, state)
+                keeper.reconcile(queue.url)
     finally:
+        if keeper and emulator.process and emulator.process.poll() is None:
+            keeper.save()
         if dashboard is not None:
             dashboard.terminate()
             try:
@@ -189,6 +217,43 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
         state_path(settings).unlink(missing_ok=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+class StateKeeper:
+    """Keeps the emulator's state under ``<state_dir>/state`` (see emulators.persistence)."""
+
+    def __init__(self, settings: Settings, clients: Clients) -> None:
+        self.settings, self.clients = settings, clients
+        self.root = persistence_root(settings)
+        self.lock = threading.Lock()
+
+    def restore(self) -> None:
+        restored = persistence.restore(self.clients, self.root)
+        if restored.objects or restored.tables:
+            print(
+                f"restored {restored.objects} object(s) and {restored.tables} table(s) from {self.root}",
+                flush=True,
+            )
+
+    def reconcile(self, queue_url: str) -> None:
+        for key in persistence.reconcile(self.clients, queue_url):
+            print(f"processing {key} again: it was in flight when the emulator stopped", flush=True)
+
+    def save(self) -> None:
+        with self.lock:
+            try:
+                persistence.snapshot(self.clients, self.root)
+            except Exception:  # the emulator went away mid-copy: the previous snapshot stays
+                log.exception("could not save the emulator's state")
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        while not should_stop():
+            time.sleep(self.settings.persist_interval_ms / 1000)
+            self.save()
+
+
+def persistence_root(settings: Settings) -> Path:
+    return settings.state_dir / "state"
 
 
 def _start_dashboard(settings: Settings) -> subprocess.Popen[bytes] | None:

@@ -136,9 +136,19 @@ def up(
 
 
 @app.command()
-def down(ctx: typer.Context) -> None:
-    """Stop the local stack started by `csvpipe up` or `csvpipe run` (on the localstack
-    profile, the docker compose stack; its volumes are kept)."""
+def down(
+    ctx: typer.Context,
+    forget: Annotated[
+        bool,
+        typer.Option(
+            "--forget",
+            help="Also delete the local stack's saved buckets and tables: the next `up` starts empty.",
+        ),
+    ] = False,
+) -> None:
+    """Stop the local stack started by `csvpipe up` or `csvpipe run`; its buckets and tables
+    are kept for the next `up` unless --forget (on the localstack profile, the docker compose
+    stack; its volumes are kept)."""
     from emulators import stack
 
     settings = settings_of(ctx)
@@ -152,6 +162,11 @@ def down(ctx: typer.Context) -> None:
         console.print("local stack stopped")
     else:
         console.print("no local stack is running")
+    if forget:
+        from emulators import persistence
+
+        root = stack.persistence_root(settings)
+        console.print(f"forgot the saved state in {root}" if persistence.forget(root) else "no saved state")
 
 
 @app.command()

@@ -73,6 +73,10 @@ class Settings:
     transforms_dir: Path = PACKAGED_TRANSFORMS
     rules_dir: Path = PACKAGED_RULES
     data_dir: Path = Path("data")
+    # The embedded emulator's buckets and catalog, copied under <data_dir>/.csvpipe/state every
+    # persist_interval_ms and when the stack stops, and put back when it starts.
+    persist: bool = True
+    persist_interval_ms: int = 2000
     inbox_folder: str = "inbox"
     watch_done_folder: str = ".done"
     watch_failed_folder: str = ".failed"
@@ -257,6 +261,7 @@ def load_settings(
         "lambda_ephemeral_mb",
         "job_memory_mb",
         "watch_poll_ms",
+        "persist_interval_ms",
         "emulator_port",
         "dashboard_port",
     ):
