@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from emulators.lambda_runtime import Invocation, LocalLambda
@@ -27,18 +29,26 @@ RETRY_BASE_SECONDS = 2
 
 
 class EventSource:
+    """Invokes ``functions`` (one execution environment each, so at most that many invocations
+    at a time: Lambda's reserved concurrency) with the queue's events."""
+
     def __init__(
         self,
         clients: Clients,
         queue_url: str,
-        function: LocalLambda,
+        functions: LocalLambda | Sequence[LocalLambda],
         on_result: Callable[[dict[str, Any]], None],
     ) -> None:
         self.clients = clients
         self.queue_url = queue_url
-        self.function = function
+        self.functions = [functions] if isinstance(functions, LocalLambda) else list(functions)
+        self.function = self.functions[0]
         self.on_result = on_result
         self.stopping = threading.Event()
+        self._idle: queue.Queue[LocalLambda] = queue.Queue()
+        for function in self.functions:
+            self._idle.put(function)
+        self._pool = ThreadPoolExecutor(max_workers=len(self.functions), thread_name_prefix="invoke")
 
     def poll_once(self, wait_seconds: int = 1) -> int:
         """Receive one batch and handle it; the number of messages handled."""
@@ -49,13 +59,20 @@ class EventSource:
             AttributeNames=["ApproximateReceiveCount"],
         )
         messages = response.get("Messages", [])
-        for message in messages:
-            if self.stopping.is_set():
-                break
-            self._handle(message)
+        for done in [self._pool.submit(self._on_idle_function, message) for message in messages]:
+            done.result()
         return len(messages)
 
-    def _handle(self, message: dict[str, Any]) -> None:
+    def _on_idle_function(self, message: dict[str, Any]) -> None:
+        if self.stopping.is_set():
+            return  # left on the queue: handed out again after its visibility timeout
+        function = self._idle.get()
+        try:
+            self._handle(message, function)
+        finally:
+            self._idle.put(function)
+
+    def _handle(self, message: dict[str, Any], function: LocalLambda) -> None:
         try:
             records = parse_message_body(message["Body"])
         except UserInputError as exc:
@@ -65,7 +82,7 @@ class EventSource:
         if not records:  # s3:TestEvent
             self._delete(message)
             return
-        invocation = self.function.invoke(json.loads(message["Body"]))
+        invocation = function.invoke(json.loads(message["Body"]))
         if invocation.ok:
             self._delete(message)
             for result in (invocation.payload or {}).get("records", []):
@@ -127,3 +144,4 @@ class EventSource:
 
     def stop(self) -> None:
         self.stopping.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,11 +1,19 @@
-"""The Glue stand-in's scheduling: after a file is preprocessed, crawl its dataset, then run the
-transforms that read it. AWS would run a Glue crawler and a Glue job; locally the same
+"""The Glue stand-in's scheduling: after files are preprocessed, crawl their datasets, then run
+the transforms that read them. AWS would run a Glue crawler and a Glue job; locally the same
 pipeline.catalog and pipeline.transform code runs in-process.
+
+Why batches: a crawl reads every file of its dataset and a transform recomputes its output
+from all of them, so doing both once for every file costs O(files²) when many arrive together.
+``GlueScheduler`` takes what finished preprocessing while it was busy and handles it in one
+pass: one crawl per dataset, one run of each affected transform, the records written for every
+run of the batch. One file alone still goes through at once.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +21,7 @@ from pipeline import runs
 from pipeline.aws import Clients
 from pipeline.catalog.crawler import crawl_dataset
 from pipeline.errors import CsvpipeError, failure_text
-from pipeline.transform.dag import reading
+from pipeline.transform.dag import downstream_of, reading
 from pipeline.transform.job import load_plan, run_steps
 
 log = logging.getLogger("csvpipe.glue")
@@ -29,27 +37,37 @@ def _stage_error(stage: str, exc: Exception) -> str:
 
 def after_preprocess(clients: Clients, result: dict[str, Any], work_dir: Path) -> None:
     """Crawl and transform after one successful preprocess; write both run records."""
-    if result.get("status") != "ok":
-        return
-    settings, run, dataset = clients.settings, result["run_id"], result["dataset"]
-    bucket = settings.processed_bucket
+    after_preprocess_batch(clients, [result], work_dir)
 
-    watch = runs.Stopwatch()
-    try:
-        crawl = {"status": "ok", **crawl_dataset(dataset, settings, clients.s3, clients.glue, work_dir)}
-    except Exception as exc:
-        crawl = {"status": "failed", "error": _stage_error("crawl", exc)}
-    crawl.update(started_at=watch.started_at, seconds=watch.seconds())
-    runs.write_stage_record(clients.s3, bucket, run, "crawl", crawl)
-    if crawl["status"] != "ok":
+
+def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work_dir: Path) -> None:
+    """Crawl each dataset of the successful ``results`` once, then run the transforms reading
+    the datasets that crawled once; write every run's crawl and transform records."""
+    settings, bucket = clients.settings, clients.settings.processed_bucket
+    by_dataset: dict[str, list[str]] = {}
+    for result in results:
+        if result.get("status") == "ok":
+            by_dataset.setdefault(result["dataset"], []).append(result["run_id"])
+    crawled: dict[str, list[str]] = {}
+    for dataset, run_ids in by_dataset.items():
+        watch = runs.Stopwatch()
+        try:
+            crawl = {"status": "ok", **crawl_dataset(dataset, settings, clients.s3, clients.glue, work_dir)}
+        except Exception as exc:
+            crawl = {"status": "failed", "error": _stage_error("crawl", exc)}
+        crawl.update(started_at=watch.started_at, seconds=watch.seconds(), batch=len(run_ids))
+        for run in run_ids:
+            runs.write_stage_record(clients.s3, bucket, run, "crawl", crawl)
+        if crawl["status"] == "ok":
+            crawled[dataset] = run_ids
+    if not crawled:
         return
 
     watch = runs.Stopwatch()
     try:
         steps, references = load_plan(settings)
-        transform = run_steps(
-            reading(steps, dataset), settings, clients.s3, clients.glue, work_dir, references
-        )
+        chosen = downstream_of(steps, [s.name for d in crawled for s in reading(steps, d)])
+        transform = run_steps(chosen, settings, clients.s3, clients.glue, work_dir, references)
     except Exception as exc:
         transform = {
             "status": "failed",
@@ -58,4 +76,33 @@ def after_preprocess(clients: Clients, result: dict[str, Any], work_dir: Path) -
             "errors": [{"error": _stage_error("transform", exc)}],
         }
     transform.update(started_at=watch.started_at, seconds=watch.seconds())
-    runs.write_stage_record(clients.s3, bucket, run, "transform", transform)
+    for run_ids in crawled.values():
+        for run in run_ids:
+            runs.write_stage_record(clients.s3, bucket, run, "transform", transform)
+
+
+class GlueScheduler:
+    """Crawl and transform in the background, in batches of what arrived while busy."""
+
+    def __init__(self, clients: Clients, work_dir: Path, max_batch: int = 1000) -> None:
+        self.clients, self.work_dir, self.max_batch = clients, work_dir, max_batch
+        self.pending: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    def submit(self, result: dict[str, Any]) -> None:
+        self.pending.put(result)
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        while not should_stop():
+            try:
+                batch = [self.pending.get(timeout=0.2)]
+            except queue.Empty:
+                continue
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self.pending.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                after_preprocess_batch(self.clients, batch, self.work_dir)
+            except Exception:  # the emulator went away; the stack restarts it and reconciles
+                log.exception("crawl and transform failed for a batch of %d file(s)", len(batch))

@@ -23,7 +23,7 @@ from typing import Any
 from emulators import persistence
 from emulators.aws_emulator import AwsEmulator, is_ready, port_in_use
 from emulators.event_source import EventSource
-from emulators.glue_jobs import after_preprocess
+from emulators.glue_jobs import GlueScheduler
 from emulators.lambda_runtime import FunctionConfig, LocalLambda
 from pipeline.aws import Clients
 from pipeline.errors import StackError
@@ -127,7 +127,7 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     emulator = AwsEmulator(settings.emulator_host, settings.emulator_port, log_dir(settings) / "emulator.log")
-    function: LocalLambda | None = None
+    functions: list[LocalLambda] = []
     source: EventSource | None = None
     poller: threading.Thread | None = None
     dashboard: subprocess.Popen[bytes] | None = None
@@ -139,11 +139,12 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
         if keeper:
             keeper.restore()
         queue = provision(clients)
-        function = LocalLambda(function_config(settings)).start()
-        work_dir = settings.state_dir / "glue-work"
-        source = EventSource(
-            clients, queue.url, function, on_result=lambda result: after_preprocess(clients, result, work_dir)
-        )
+        functions = [
+            LocalLambda(function_config(settings)).start() for _ in range(settings.lambda_concurrency)
+        ]
+        glue = GlueScheduler(clients, settings.state_dir / "glue-work")
+        threading.Thread(target=glue.run, args=(stopping.is_set,), name="glue", daemon=True).start()
+        source = EventSource(clients, queue.url, functions, on_result=glue.submit)
         poller = threading.Thread(target=source.run, name="event-source", daemon=True)
         poller.start()
         watcher = Watcher(settings, clients.s3)
@@ -209,7 +210,7 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
                 dashboard.kill()
         if source:
             source.stop()
-        if function:
+        for function in functions:
             function.stop()
         if poller:
             poller.join(timeout=10)

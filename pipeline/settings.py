@@ -60,6 +60,8 @@ class Settings:
     lambda_timeout: int = 30
     lambda_memory_mb: int = 512
     lambda_ephemeral_mb: int = 512
+    # Execution environments the local Lambda runs at once (Lambda's reserved concurrency).
+    lambda_concurrency: int = 2
     # Deployment (pipeline.deploy): who crawls and transforms after the Lambda ("csvpipe": csvpipe's
     # own Glue stand-in, as locally; "aws-glue": a Glue crawler and Glue jobs), the prefix of every
     # deployed name, the bucket for the Lambda zip and the Glue jobs' files, and the Lambda runtime
@@ -262,6 +264,7 @@ def load_settings(
         "job_memory_mb",
         "watch_poll_ms",
         "persist_interval_ms",
+        "lambda_concurrency",
         "emulator_port",
         "dashboard_port",
     ):

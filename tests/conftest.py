@@ -116,8 +116,8 @@ class UserStack:
 
 
 @contextmanager
-def running_stack(home: Path) -> Iterator[UserStack]:
-    env = {"CSVPIPE_EMULATOR_PORT": str(free_port())}
+def running_stack(home: Path, extra_env: dict[str, str] | None = None) -> Iterator[UserStack]:
+    env = {"CSVPIPE_EMULATOR_PORT": str(free_port()), **(extra_env or {})}
     try:
         started = cli("up", "--detach", cwd=home, env=env)
         assert started.returncode == 0, started.stderr

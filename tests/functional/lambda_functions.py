@@ -60,3 +60,21 @@ def where_from(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "task_root": os.environ.get("LAMBDA_TASK_ROOT"),
         "cwd": os.getcwd(),
     }
+
+
+def count_overlap(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Mark this invocation as running in a shared folder, stay a moment, and return how many
+    invocations were running at once (the marks present), for concurrency limits."""
+    import os
+    import time
+    from pathlib import Path
+
+    folder = Path(os.environ["OVERLAP_DIR"])
+    mark = folder / context.aws_request_id
+    mark.touch()
+    seen = 0
+    for _ in range(10):
+        seen = max(seen, len(list(folder.iterdir())))
+        time.sleep(0.05)
+    mark.unlink()
+    return {"records": [{"overlap": seen}]}

@@ -16,7 +16,7 @@ from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.provision import provision
 from pipeline.settings import Settings
-from tests.conftest import SAMPLE, SAMPLE_GENRE_COUNTS
+from tests.conftest import REPO, SAMPLE, SAMPLE_GENRE_COUNTS
 from tests.functional.test_lambda_runtime import fixture_function
 
 DEADLINE_SECONDS = 30
@@ -137,3 +137,44 @@ def test_provisioning_is_idempotent(settings: Settings) -> None:
     assert {settings.raw_bucket, settings.processed_bucket, settings.final_bucket} <= buckets
     config = clients.s3.get_bucket_notification_configuration(Bucket=settings.raw_bucket)
     assert len(config["QueueConfigurations"]) == 2
+
+
+def test_concurrency_is_bounded_by_the_execution_environments(settings: Settings, tmp_path: Path) -> None:
+    from emulators.lambda_runtime import FunctionConfig
+
+    clients = Clients(settings)
+    queue = provision(clients)
+    overlap = tmp_path / "running"
+    overlap.mkdir()
+
+    def environment(n: int) -> LocalLambda:
+        return LocalLambda(
+            FunctionConfig(
+                name=f"probe-{n}",
+                handler="tests.functional.lambda_functions.count_overlap",
+                timeout=30,
+                memory_mb=256,
+                region=settings.region,
+                environment={"PYTHONPATH": str(REPO), "OVERLAP_DIR": str(overlap)},
+                tmp_dir=tmp_path / "tmp",
+                log_path=tmp_path / "lambda.log",
+            )
+        ).start()
+
+    functions = [environment(n) for n in range(2)]
+    seen: list[int] = []
+    source = EventSource(
+        clients, queue.url, functions, on_result=lambda result: seen.append(result["overlap"])
+    )
+    try:
+        for i in range(8):
+            clients.s3.put_object(Bucket=settings.raw_bucket, Key=f"m/{i}.csv", Body=b"id\n1\n")
+        deadline = time.monotonic() + 120
+        while len(seen) < 8:
+            assert time.monotonic() < deadline, f"only {len(seen)} of 8 invocations within 120 s"
+            source.poll_once(wait_seconds=1)
+    finally:
+        source.stop()
+        for function in functions:
+            function.stop()
+    assert max(seen) == 2  # two at once, never more

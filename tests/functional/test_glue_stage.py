@@ -293,3 +293,33 @@ def test_the_shipped_genre_classification_is_right_whatever_the_casing(
         "unknown",
         "other",
     ]
+
+
+def test_a_batch_of_files_is_crawled_and_transformed_once(clients: Clients, tmp_path: Path) -> None:
+    from emulators.glue_jobs import after_preprocess_batch
+    from pipeline import runs
+
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "per_region.sql").write_text(
+        "SELECT region, count(*) AS n FROM sales GROUP BY region ORDER BY region"
+    )
+    settings = replace(clients.settings, transforms_dir=folder)
+    for i in range(3):
+        put_processed(clients, f"sales/{i}.csv", f"id,region\n{i},eu\n")
+    batch = [{"status": "ok", "run_id": f"run-{i}", "dataset": "sales"} for i in range(3)]
+    batch.append({"status": "failed", "run_id": "run-bad", "dataset": "sales"})
+
+    after_preprocess_batch(Clients(settings), batch, tmp_path / "work")
+
+    bucket = settings.processed_bucket
+    crawls = [runs.read_stage_record(clients.s3, bucket, f"run-{i}", "crawl") for i in range(3)]
+    assert {c["started_at"] for c in crawls} == {crawls[0]["started_at"]} and crawls[0]["batch"] == 3
+    transforms = [runs.read_stage_record(clients.s3, bucket, f"run-{i}", "transform") for i in range(3)]
+    assert {t["started_at"] for t in transforms} == {transforms[0]["started_at"]}
+    assert transforms[0]["outputs"][0]["rows"] == 1
+    assert runs.read_stage_record(clients.s3, bucket, "run-bad", "crawl") is None
+    body = clients.s3.get_object(Bucket=settings.final_bucket, Key=layout.final_data_key("per_region"))[
+        "Body"
+    ]
+    assert body.read().decode() == "region,n\neu,3\n"
