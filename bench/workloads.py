@@ -9,16 +9,19 @@ high-water mark at ``exec``). ``bench.preprocess_memory`` starts
 once per contender; the child imports only what NAME needs, times its own work (interpreter
 start-up and imports excluded) and writes a JSON result to R.json (stdout is left to libraries).
 
-``csvpipe`` runs the Lambda's own steps, imported, not copied: ``clean_file`` then ``finish``
-(DuckDB deduplication under half of ``memory_mb``, spilling to the work dir), with the rules the
-Lambda would load for the key ``movies/<file name>``. The baselines do the naive equivalent:
-read the CSV, strip every cell, drop duplicate rows, write a CSV.
+``csvpipe`` runs the Lambda's own step, imported, not copied: ``preprocess_file`` (the fast path:
+DuckDB under half of ``memory_mb``, spilling to the work dir), with the rules the Lambda would
+load for the key ``movies/<file name>``; ``reference`` runs the reference path it is tested
+against (the per-row Python rules, then DuckDB's deduplication), the "before" figure. The other
+baselines do the naive equivalent: read the CSV, strip every cell, drop duplicate rows, write a
+CSV.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import json
 import resource
 import sys
@@ -28,53 +31,74 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-WORKLOADS = ("csvpipe", "pandas", "polars", "duckdb")
+WORKLOADS = ("csvpipe", "reference", "pandas", "polars", "duckdb")
 # The module each workload needs; a missing one skips that workload.
-REQUIRES = {"csvpipe": "pipeline", "pandas": "pandas", "polars": "polars", "duckdb": "duckdb"}
+REQUIRES = {
+    "csvpipe": "pipeline",
+    "reference": "pipeline",
+    "pandas": "pandas",
+    "polars": "polars",
+    "duckdb": "duckdb",
+}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _self_peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def run_csvpipe(file: Path, work_dir: Path, memory_mb: int, dataset: str) -> dict[str, Any]:
+def _run_pipeline(
+    file: Path, work_dir: Path, memory_mb: int, dataset: str, *, reference: bool
+) -> dict[str, Any]:
     """The preprocessing Lambda's steps for one object, as ``preprocess_object`` runs them, minus
     the S3 download and uploads (the file is read where it is)."""
     from pipeline import layout
-    from pipeline.preprocess.dedupe import finish
-    from pipeline.preprocess.handler import clean_file
+    from pipeline.preprocess.handler import preprocess_file, preprocess_reference
     from pipeline.preprocess.rules import load_rules
     from pipeline.settings import load_settings
 
     key = f"{dataset}/{file.name}"
     rules = load_rules(load_settings().rules_dir, layout.dataset_for_key(key))
-    numbered, out, rejects = work_dir / "numbered.csv", work_dir / "clean.csv", work_dir / "rejects.csv"
-    started = time.perf_counter()
-    cleaned = clean_file(file, numbered, rejects, key, rules)
-    cleaned_at = time.perf_counter()
-    peak_after_clean = _self_peak_mib()
-    counts = cleaned.counts
-    written = finish(
-        numbered, out, counts.columns, dedupe=rules.dedupe, tmp_dir=work_dir, memory_mb=memory_mb
-    )
-    finished_at = time.perf_counter()
-    # The accounting preprocess_object records: duplicates are the rows deduplication dropped.
+    run = preprocess_reference if reference else preprocess_file
+    processed = run(file, key, rules, work_dir, memory_mb)
+    counts = processed.counts
+    # The accounting preprocess_object records.
     rows = {
         "in": counts.rows_in,
-        "out": written,
+        "out": counts.rows_out,
         "rejected": counts.rows_rejected,
         "empty": counts.rows_empty,
-        "duplicate": counts.rows_out - written,
+        "duplicate": counts.rows_duplicate,
     }
     return {
         "version": metadata.version("csvpipe"),
         "rows": rows,
-        "phases": {"clean": cleaned_at - started, "dedupe+write": finished_at - cleaned_at},
-        "peak_after_clean_mib": peak_after_clean,
-        "files": {p.name: p.stat().st_size for p in (numbered, out, rejects)},
-        "encoding": cleaned.encoding,
-        "delimiter": cleaned.delimiter,
+        "phases": processed.phases,
+        # What the Lambda would upload: digested after the timing, to compare the two paths.
+        "uploads": [str(processed.output), str(processed.rejects)],
+        "files": {p.name: p.stat().st_size for p in (processed.output, processed.rejects)},
+        "encoding": processed.encoding,
+        "delimiter": processed.delimiter,
     }
+
+
+def run_csvpipe(file: Path, work_dir: Path, memory_mb: int, dataset: str) -> dict[str, Any]:
+    """What the Lambda runs: ``preprocess_file`` (the fast path, or the reference path for the files
+    the fast path declines)."""
+    return _run_pipeline(file, work_dir, memory_mb, dataset, reference=False)
+
+
+def run_reference(file: Path, work_dir: Path, memory_mb: int, dataset: str) -> dict[str, Any]:
+    """The reference path (``preprocess_reference``: the per-row Python rules, then DuckDB's
+    deduplication), the definition the fast path is tested against: the "before" figure."""
+    return _run_pipeline(file, work_dir, memory_mb, dataset, reference=True)
 
 
 def run_pandas(file: Path, work_dir: Path, memory_mb: int, dataset: str) -> dict[str, Any]:
@@ -96,7 +120,8 @@ def run_polars(file: Path, work_dir: Path, memory_mb: int, dataset: str) -> dict
 
 
 def run_duckdb(file: Path, work_dir: Path, memory_mb: int, dataset: str) -> dict[str, Any]:
-    """Plain DuckDB with csvpipe's DuckDB settings (memory limit, spill folder, threads)."""
+    """Plain DuckDB with the reference path's DuckDB settings (memory limit half of ``memory_mb``,
+    spill folder, threads)."""
     import duckdb
 
     config: dict[str, str | bool | int | float | list[str]] = {
@@ -119,6 +144,7 @@ def run_duckdb(file: Path, work_dir: Path, memory_mb: int, dataset: str) -> dict
 
 RUNNERS: dict[str, Callable[[Path, Path, int, str], dict[str, Any]]] = {
     "csvpipe": run_csvpipe,
+    "reference": run_reference,
     "pandas": run_pandas,
     "polars": run_polars,
     "duckdb": run_duckdb,
@@ -148,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         profiler.disable()
         profiler.dump_stats(args.profile)
     result["seconds"] = time.perf_counter() - started
+    uploads = [Path(path) for path in result.pop("uploads", [])]
+    if uploads:
+        result["sha256"] = {path.name: _sha256(path) for path in uploads}
     result["peak_self_mib"] = _self_peak_mib()
     args.result.write_text(json.dumps(result), encoding="utf-8")
     return 0

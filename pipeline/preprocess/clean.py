@@ -1,6 +1,11 @@
 """Pure cleaning rules for one CSV stream: header normalisation, trimming, NA tokens, empty
-rows, row shape, typed columns, multi-valued columns and the year in titles. No I/O beyond the file objects it
-is given, so every rule is tested on strings.
+rows, row shape, typed columns, multi-valued columns and the year in titles. No I/O beyond the file
+objects it is given, so every rule is tested on strings.
+
+This is the reference definition of the rules. ``clean_record`` decides one record; ``clean_csv``
+runs it over a whole stream (the reference path, ``handler.preprocess_reference``), and the fast
+path (``pipeline.preprocess.fast``) runs the same ``clean_record`` on the rare records its SQL
+leaves to Python, and is tested against ``clean_csv`` file by file.
 
 Row accounting is exact: rows_in = rows_out + rows_rejected + rows_empty + rows_duplicate
 (duplicates are counted by the deduplication step that follows).
@@ -10,9 +15,9 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, NamedTuple
 
 from pipeline.layout import snake_case
 from pipeline.preprocess.exceptions import UnreadableFile
@@ -93,28 +98,37 @@ def normalise_multi_value(value: str, separator: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class _Typed:
+class TypedColumn:
     index: int
     name: str
+    type: str
+    formats: tuple[str, ...]
     convert: Callable[[str], str]
     reject: bool
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     """Per-column work decided once from the header and the rules."""
 
     columns: list[str]
-    typed: tuple[_Typed, ...]
+    typed: tuple[TypedColumn, ...]
     multi_value: frozenset[int]
     year_source: int | None
 
 
-def _plan(columns: list[str], rules: Rules) -> _Plan:
+def make_plan(columns: list[str], rules: Rules) -> Plan:
+    """The work for a file whose normalised header is ``columns``: which cells are typed, which
+    are multi-valued, and whether a ``year`` column is added (it is then the last column)."""
     by_name = {rule.name: rule for rule in rules.columns if rule.type != "string"}
     typed = tuple(
-        _Typed(
-            i, name, converter(by_name[name].type, by_name[name].formats), by_name[name].on_error == "reject"
+        TypedColumn(
+            i,
+            name,
+            by_name[name].type,
+            by_name[name].formats,
+            converter(by_name[name].type, by_name[name].formats),
+            by_name[name].on_error == "reject",
         )
         for i, name in enumerate(columns)
         if name in by_name
@@ -124,12 +138,12 @@ def _plan(columns: list[str], rules: Rules) -> _Plan:
     if "year" not in columns and rules.year_from in columns:
         year_source = columns.index(rules.year_from)
         columns = [*columns, "year"]
-    return _Plan(columns, typed, multi, year_source)
+    return Plan(columns, typed, multi, year_source)
 
 
-def _apply_types(cells: list[str | None], plan: _Plan, counts: CleanCounts) -> str | None:
-    """Convert typed cells in place; the reject reason when a cell that must convert does not.
-    Cells nulled by their rule are counted only for rows that are kept."""
+def _apply_types(cells: list[str | None], plan: Plan) -> tuple[str | None, list[str]]:
+    """Convert typed cells in place; the reject reason when a cell that must convert does not,
+    else None and the names of the columns whose cell was nulled by its rule."""
     reasons, nulled = [], []
     for column in plan.typed:
         value = cells[column.index]
@@ -144,10 +158,78 @@ def _apply_types(cells: list[str | None], plan: _Plan, counts: CleanCounts) -> s
                 cells[column.index] = None
                 nulled.append(column.name)
     if reasons:
-        return "; ".join(reasons)
+        return "; ".join(reasons), []
+    return None, nulled
+
+
+# What one record becomes: a processed row, an empty row, or a reject.
+OUT, EMPTY, REJECT = 0, 1, 2
+
+
+class Outcome(NamedTuple):
+    """One record after the rules: its kind; for OUT the processed cells and the columns nulled
+    by their rule; for REJECT the reason and the record's raw text."""
+
+    kind: int
+    cells: list[str | None] | None = None
+    nulled: tuple[str, ...] = ()
+    reason: str = ""
+    raw: str = ""
+
+
+_EMPTY = Outcome(EMPTY)
+
+
+def clean_record(
+    row: list[str],
+    plan: Plan,
+    rules: Rules,
+    width: int,
+    delimiter: str,
+    line_number: int,
+    last_line: int,
+) -> Outcome:
+    """The rules for one record as the csv module read it (``row``), which began on
+    ``line_number`` and ended on ``last_line``. The one definition of a record's fate: the
+    reference loop below and the fast path's rare rows (pipeline.preprocess.fast) both call it."""
+    na = rules.na_set
+    cells: list[str | None] = [_one_newline(cell).strip() for cell in row]
+    cells = [None if cell is not None and cell.casefold() in na else cell for cell in cells]
+    if not any(cells):
+        return _EMPTY
+    if len(cells) != width:
+        reason = f"expected {width} fields, found {len(cells)}"
+        if last_line > line_number:
+            reason += f" in a record spanning lines {line_number}-{last_line} (an unbalanced quote?)"
+        return Outcome(REJECT, reason=reason, raw=_raw_text(row, delimiter))
+    nulled: list[str] = []
+    if plan.typed:
+        reason, nulled = _apply_types(cells, plan)
+        if reason:
+            return Outcome(REJECT, reason=reason, raw=_raw_text(row, delimiter))
+    for index in plan.multi_value:
+        if cells[index] is not None:
+            cells[index] = normalise_multi_value(cells[index], rules.multi_value_separator)
+    if plan.year_source is not None:
+        cells.append(year_from_title(cells[plan.year_source]))
+    return Outcome(OUT, cells, tuple(nulled))
+
+
+def count_nulled(counts: CleanCounts, nulled: Iterable[str]) -> None:
+    """Cells nulled by their rule are counted only for rows that are kept."""
     for name in nulled:
         counts.values_nulled[name] = counts.values_nulled.get(name, 0) + 1
-    return None
+
+
+def read_header(reader: Iterator[list[str]], source_key: str) -> list[str]:
+    """The first record with a non-blank cell; the records before it are not rows."""
+    try:
+        header = next((row for row in reader if any(cell.strip() for cell in row)), None)
+    except csv.Error as exc:
+        raise UnreadableFile(f"{source_key}: not a readable CSV header ({exc})") from None
+    if header is None:
+        raise UnreadableFile(f"{source_key}: the file is empty (no header, no rows)")
+    return header
 
 
 def clean_csv(
@@ -169,16 +251,10 @@ def clean_csv(
     writer = csv.writer(out, lineterminator="\n")
     reject_writer = csv.writer(rejects, lineterminator="\n")
     counts = CleanCounts()
-    na = rules.na_set
 
-    try:
-        header = next((row for row in reader if any(cell.strip() for cell in row)), None)
-    except csv.Error as exc:
-        raise UnreadableFile(f"{source_key}: not a readable CSV header ({exc})") from None
-    if header is None:
-        raise UnreadableFile(f"{source_key}: the file is empty (no header, no rows)")
+    header = read_header(reader, source_key)
     width = len(header)
-    plan = _plan(normalise_header([cell.strip() for cell in header]), rules)
+    plan = make_plan(normalise_header([cell.strip() for cell in header]), rules)
     counts.columns = plan.columns
     writer.writerow([LINE_COLUMN, *plan.columns] if with_line_numbers else plan.columns)
 
@@ -195,30 +271,19 @@ def clean_csv(
             reject_writer.writerow((source_key, line_number, f"unparseable CSV: {exc}", ""))
             continue
         counts.rows_in += 1
-        cells: list[str | None] = [_one_newline(cell).strip() for cell in row]
-        cells = [None if cell is not None and cell.casefold() in na else cell for cell in cells]
-        if not any(cells):
+        outcome = clean_record(
+            row, plan, rules, width, delimiter, line_number, lines_before + reader.line_num
+        )
+        if outcome.kind == EMPTY:
             counts.rows_empty += 1
-            continue
-        if len(cells) != width:
+        elif outcome.kind == REJECT:
             counts.rows_rejected += 1
-            reason = f"expected {width} fields, found {len(cells)}"
-            last_line = lines_before + reader.line_num
-            if last_line > line_number:
-                reason += f" in a record spanning lines {line_number}-{last_line} (an unbalanced quote?)"
-            reject_writer.writerow((source_key, line_number, reason, _raw_text(row, delimiter)))
-            continue
-        if plan.typed and (reason := _apply_types(cells, plan, counts)):
-            counts.rows_rejected += 1
-            reject_writer.writerow((source_key, line_number, reason, _raw_text(row, delimiter)))
-            continue
-        for index in plan.multi_value:
-            if cells[index] is not None:
-                cells[index] = normalise_multi_value(cells[index], rules.multi_value_separator)
-        if plan.year_source is not None:
-            cells.append(year_from_title(cells[plan.year_source]))
-        counts.rows_out += 1
-        writer.writerow([line_number, *cells] if with_line_numbers else cells)
+            reject_writer.writerow((source_key, line_number, outcome.reason, outcome.raw))
+        else:
+            count_nulled(counts, outcome.nulled)
+            counts.rows_out += 1
+            cells = outcome.cells or []
+            writer.writerow([line_number, *cells] if with_line_numbers else cells)
 
     if counts.rows_in == counts.rows_empty:
         raise UnreadableFile(f"{source_key}: the file has a header but no data rows")

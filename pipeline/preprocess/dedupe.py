@@ -1,9 +1,10 @@
-"""The last preprocessing step, in DuckDB: drop exact duplicate rows (the first one is kept, in
+"""The reference path's last step, in DuckDB: drop exact duplicate rows (the first one is kept, in
 the input's order) and write the processed CSV.
 
 Why DuckDB: exact deduplication needs to remember every distinct row. DuckDB does it under a
 memory limit and spills to a temporary folder, so a file far larger than the Lambda's memory
-still deduplicates in bounded memory.
+still deduplicates in bounded memory. (The fast path, ``pipeline.preprocess.fast``, deduplicates
+its own work table the same way and writes with the same options.)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.preprocess.clean import LINE_COLUMN
+from pipeline.preprocess.text import DUCKDB_LINE_BYTES, longest_line
 from pipeline.sqltext import identifier, literal
 
 
@@ -21,9 +23,12 @@ def finish(
 ) -> int:
     """Write ``out`` from the line-numbered cleaned file; returns the number of rows written."""
     types = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in columns)
+    # Cells hold up to 16 Mi characters: rows longer than DuckDB's default line limit are real.
+    line_bytes = max(DUCKDB_LINE_BYTES, longest_line(numbered) + 1024)
     source = (
         f"read_csv({literal(str(numbered))}, header = true, auto_detect = false, delim = ',', "
-        f"quote = '\"', escape = '\"', columns = {{{literal(LINE_COLUMN)}: 'BIGINT', {types}}})"
+        f"quote = '\"', escape = '\"', max_line_size = {line_bytes}, "
+        f"columns = {{{literal(LINE_COLUMN)}: 'BIGINT', {types}}})"
     )
     selected = ", ".join(identifier(name) for name in columns)
     if dedupe:

@@ -1,7 +1,9 @@
 """The preprocessing Lambda: ``handler(event, context)``, deployable unchanged to AWS Lambda.
 
-Why a thin handler: it parses the S3 event with one wrapper, calls the pure cleaning rules and
-writes results; settings come from the function's environment (``CSVPIPE_*`` variables), the
+Why a thin handler: it parses the S3 event with one wrapper, runs the cleaning
+(``preprocess_file``: the fast path in DuckDB, ``pipeline.preprocess.fast``, or for the few files
+it declines the reference path in Python, ``preprocess_reference``; both give the same results)
+and writes results; settings come from the function's environment (``CSVPIPE_*`` variables), the
 edge of a Lambda. A bad file is not an invocation error: it yields a failed run record with a
 clear reason, and the invocation succeeds, so AWS does not retry a file that can never pass.
 Infrastructure faults raise, so Lambda's retries apply to them.
@@ -10,11 +12,11 @@ Infrastructure faults raise, so Lambda's retries apply to them.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import io
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +28,7 @@ from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.errors import ConfigError
 from pipeline.events import ObjectCreated, parse_s3_event
+from pipeline.preprocess import fast
 from pipeline.preprocess.clean import CleanCounts, clean_csv
 from pipeline.preprocess.dedupe import finish
 from pipeline.preprocess.dialect import (
@@ -33,14 +36,13 @@ from pipeline.preprocess.dialect import (
     detect_delimiter,
     excel_separator,
     initial_encoding,
-    markup_kind,
 )
-from pipeline.preprocess.exceptions import UnreadableFile
+from pipeline.preprocess.exceptions import FastPathDeclined, UnreadableFile
+from pipeline.preprocess.fast import Processed
 from pipeline.preprocess.rules import Rules, load_rules
+from pipeline.preprocess.text import SNIFF_BYTES, open_binary
 from pipeline.settings import Settings, load_settings
 from pipeline.storage import MISSING_OBJECT_CODES, SINGLE_GET, error_code
-
-SNIFF_BYTES = 8192
 
 
 @lru_cache(maxsize=1)
@@ -57,24 +59,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"records": results}
 
 
-def _open_binary(path: Path, key: str) -> tuple[Any, bytes]:
-    """The file's bytes, gunzipped when the key says ``.gz``, and its first bytes; refuses
-    binary content."""
-    binary: Any = gzip.open(path, "rb") if key.lower().endswith(".gz") else path.open("rb")  # noqa: SIM115
-    try:
-        head = binary.peek(SNIFF_BYTES)[:SNIFF_BYTES]
-    except (OSError, EOFError) as exc:
-        binary.close()
-        raise UnreadableFile(f"{key}: not a readable gzip file ({exc})") from None
-    if b"\x00" in head and initial_encoding(head) != "utf-16":
-        binary.close()
-        raise UnreadableFile(f"{key}: binary content (NUL bytes), not a CSV text file")
-    if (kind := markup_kind(head)) is not None:
-        binary.close()
-        raise UnreadableFile(f"{key}: {kind}, not CSV (an error page or an export in another format?)")
-    return binary, head
-
-
 @dataclass(frozen=True)
 class Cleaned:
     counts: CleanCounts
@@ -86,12 +70,12 @@ def clean_file(local: Path, numbered: Path, rejects: Path, key: str, rules: Rule
     """Clean with the first encoding that decodes the whole file: UTF-8 (BOM or not), else
     Windows-1252, else Latin-1; UTF-16 when its byte-order mark says so. Newlines inside quotes
     and CR, LF or CRLF line ends are kept apart by the csv module (``newline=""``)."""
-    binary, head = _open_binary(local, key)
+    binary, head = open_binary(local, key)
     binary.close()
     first = initial_encoding(head)
     encodings = (first,) if first == "utf-16" else (first, *FALLBACK_ENCODINGS)
     for encoding in encodings:
-        binary, _ = _open_binary(local, key)
+        binary, _ = open_binary(local, key)
         with (
             io.TextIOWrapper(binary, encoding=encoding, newline="") as source,
             numbered.open("w", encoding="utf-8", newline="") as sink,
@@ -124,33 +108,39 @@ def clean_file(local: Path, numbered: Path, rejects: Path, key: str, rules: Rule
     raise UnreadableFile(f"{key}: cannot be decoded as text")  # Latin-1 decodes any byte: unreachable
 
 
-@dataclass(frozen=True)
-class Processed:
-    """A preprocessed file on local disk: the cleaned output, its rejects and the accounting."""
-
-    counts: CleanCounts
-    encoding: str
-    delimiter: str
-    output: Path
-    rejects: Path
-
-
 def preprocess_file(
     local: Path, key: str, rules: Rules, work_dir: Path, memory_mb: int, *, keep_input: bool = True
 ) -> Processed:
     """Decode, clean, type and deduplicate one local file into ``work_dir``; no S3 here, so the
-    handler, the tests and the benchmarks run exactly the same steps."""
+    handler, the tests and the benchmarks run exactly the same steps. The fast path
+    (pipeline.preprocess.fast) does the work; for the few files it does not handle, the
+    reference path does, with the same results."""
+    try:
+        return fast.preprocess(local, key, rules, work_dir, memory_mb, keep_input=keep_input)
+    except FastPathDeclined:
+        return preprocess_reference(local, key, rules, work_dir, memory_mb, keep_input=keep_input)
+
+
+def preprocess_reference(
+    local: Path, key: str, rules: Rules, work_dir: Path, memory_mb: int, *, keep_input: bool = True
+) -> Processed:
+    """The reference path: the rules once per record in Python (``clean_file``), then DuckDB's
+    deduplication of the line-numbered result (``dedupe.finish``). The definition the fast path is
+    tested against, and what runs when the fast path declines a file."""
     numbered, output, rejects = work_dir / "numbered.csv", work_dir / "clean.csv", work_dir / "rejects.csv"
+    started = time.perf_counter()
     cleaned = clean_file(local, numbered, rejects, key, rules)
     if not keep_input:
         local.unlink()  # the Lambda's /tmp is small: the raw copy is not needed past this point
+    cleaned_at = time.perf_counter()
     counts = cleaned.counts
     written = finish(
         numbered, output, counts.columns, dedupe=rules.dedupe, tmp_dir=work_dir, memory_mb=memory_mb
     )
     numbered.unlink()
     counts.rows_duplicate, counts.rows_out = counts.rows_out - written, written
-    return Processed(counts, cleaned.encoding, cleaned.delimiter, output, rejects)
+    phases = {"clean": cleaned_at - started, "dedupe+write": time.perf_counter() - cleaned_at}
+    return Processed(counts, cleaned.encoding, cleaned.delimiter, output, rejects, phases)
 
 
 def _download(s3: Any, record: ObjectCreated, local: Path) -> ObjectCreated:
