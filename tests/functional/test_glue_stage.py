@@ -323,3 +323,29 @@ def test_a_batch_of_files_is_crawled_and_transformed_once(clients: Clients, tmp_
         "Body"
     ]
     assert body.read().decode() == "region,n\neu,3\n"
+
+
+def test_a_transform_reads_only_its_inputs(clients: Clients, tmp_path: Path) -> None:
+    secret = tmp_path / "outside" / "secret.csv"
+    secret.parent.mkdir()
+    secret.write_text("token\nsecret-value\n")
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "fine.sql").write_text("SELECT count(*) AS n FROM sales")
+    # Each also reads its catalog table: a query that reads no table is refused before it runs.
+    (folder / "reads_a_file.sql").write_text(f"SELECT * FROM sales, read_csv('{secret}')")
+    (folder / "reads_text.sql").write_text("SELECT content FROM sales, read_text('/etc/hostname')")
+    sibling = f"{tmp_path / 'work'}/../outside/secret.csv"
+    (folder / "reads_a_sibling.sql").write_text(f"SELECT * FROM sales, read_csv('{sibling}')")
+    settings = replace(clients.settings, transforms_dir=folder)
+    put_processed(clients, "sales/a.csv", "id,amount\n1,2.5\n")
+    crawl_dataset("sales", settings, clients.s3, clients.glue, tmp_path / "work")
+
+    result = run_steps(plan(discover(folder)), settings, clients.s3, clients.glue, tmp_path / "work", {})
+
+    assert [o["output"] for o in result["outputs"]] == ["fine"]
+    errors = {e["transform"]: e["error"] for e in result["errors"]}
+    assert sorted(errors) == ["reads_a_file", "reads_a_sibling", "reads_text"]
+    for name, error in errors.items():
+        assert error.startswith(f"{name}.sql") and "Permission Error" in error, error
+    assert "secret-value" not in json.dumps(result)
