@@ -40,10 +40,9 @@ def watch(
 
     def report(outcome: Outcome) -> None:
         nonlocal failed
-        failed += outcome.status == "failed"
-        console.print(
-            outcome.describe(settings.raw_bucket), style="red" if outcome.status == "failed" else None
-        )
+        bad = outcome.status in ("failed", "unreadable")
+        failed += bad
+        console.print(outcome.describe(settings.raw_bucket), style="red" if bad else None)
 
     if once:
         # Two looks one settle period apart: what did not change in between is complete.

@@ -13,6 +13,7 @@ dropped while the watcher was down are found by its first scan.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -83,7 +84,7 @@ class Settle:
 @dataclass(frozen=True)
 class Outcome:
     relative: str
-    status: str  # uploaded | unchanged | failed | retry
+    status: str  # uploaded | unchanged | failed | retry | unreadable (a folder)
     key: str | None = None
     moved_to: Path | None = None
     error: str | None = None
@@ -97,33 +98,52 @@ class Outcome:
             return (
                 f"already uploaded {self.relative}: {where} has the same content (moved to {self.moved_to})"
             )
+        if self.status == "unreadable":
+            return (
+                f"CANNOT READ folder {self.relative}: {self.error}; the files in it stay where they are "
+                "until it can be read (check its permissions, e.g. chmod u+rx)"
+            )
         if self.status == "retry":
             return f"not uploaded yet {self.relative}: {self.error}; trying again"
         beside = f" (moved to {self.moved_to}, reason in {self.moved_to}.error.txt)" if self.moved_to else ""
         return f"FAILED {self.relative}: {self.error}{beside}"
 
 
-def scan(inbox: Path, excluded: tuple[Path, ...]) -> Snapshot:
-    """Candidate files under ``inbox`` with their size and modification time."""
+def scan(inbox: Path, excluded: tuple[Path, ...]) -> tuple[Snapshot, dict[str, str]]:
+    """Candidate files under ``inbox`` with their size and modification time, and the folders
+    that could not be read (relative POSIX path, ``.`` for the inbox itself -> the OS's reason)."""
     found: Snapshot = {}
-    for path in inbox.rglob("*"):
-        if any(path.is_relative_to(folder) for folder in excluded):
-            continue
-        relative = path.relative_to(inbox).as_posix()
-        if not is_candidate(relative):
-            continue
-        try:
-            stat = path.stat()
-        except OSError:
+    unreadable: dict[str, str] = {}
+
+    def refused(error: OSError) -> None:
+        folder = Path(error.filename or inbox)
+        relative = folder.relative_to(inbox).as_posix() if folder.is_relative_to(inbox) else str(folder)
+        unreadable[relative] = error.strerror or str(error)
+
+    for folder, dirs, names in os.walk(inbox, onerror=refused):
+        base = Path(folder)
+        dirs[:] = [
+            d
+            for d in dirs
+            if not d.startswith(IGNORED_PREFIXES) and not any((base / d).is_relative_to(x) for x in excluded)
+        ]
+        for name in names:
+            path = base / name
+            relative = path.relative_to(inbox).as_posix()
+            if not is_candidate(relative):
+                continue
             try:
-                stat = path.lstat()  # a broken or looping link: it fails when read, and says why
-            except FileNotFoundError:  # moved or deleted while scanning
-                continue
-        else:
-            if not path.is_file():
-                continue
-        found[relative] = (stat.st_size, stat.st_mtime_ns)
-    return found
+                stat = path.stat()
+            except OSError:
+                try:
+                    stat = path.lstat()  # a broken or looping link: it fails when read, and says why
+                except FileNotFoundError:  # moved or deleted while scanning
+                    continue
+            else:
+                if not path.is_file():
+                    continue
+            found[relative] = (stat.st_size, stat.st_mtime_ns)
+    return found, unreadable
 
 
 def file_md5(path: Path) -> str:
@@ -155,13 +175,20 @@ class Watcher:
         self.done_dir = self.inbox / settings.watch_done_folder
         self.failed_dir = self.inbox / settings.watch_failed_folder
         self.settle = Settle(settings.watch_settle_ms * 1_000_000)
+        self.unreadable: dict[str, str] = {}  # folders reported as unreadable, until readable again
 
     def poll(self, now_ns: int | None = None) -> list[Outcome]:
         """One look at the inbox: handle every file that has stopped changing."""
         self.inbox.mkdir(parents=True, exist_ok=True)
-        snapshot = scan(self.inbox, (self.done_dir, self.failed_dir))
+        snapshot, unreadable = scan(self.inbox, (self.done_dir, self.failed_dir))
+        # Each unreadable folder is reported once, not at every poll.
+        outcomes = [
+            Outcome(folder, "unreadable", error=reason)
+            for folder, reason in sorted(unreadable.items())
+            if self.unreadable.get(folder) != reason
+        ]
+        self.unreadable = unreadable
         ready = self.settle.observe(snapshot, time.monotonic_ns() if now_ns is None else now_ns)
-        outcomes = []
         for relative in ready:
             outcome = self._handle(relative, snapshot[relative])
             if outcome is not None:  # "retry" too: it waits to settle again before the next try

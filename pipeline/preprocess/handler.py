@@ -12,9 +12,11 @@ Infrastructure faults raise, so Lambda's retries apply to them.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,12 +24,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from botocore.exceptions import ClientError
 
 from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.errors import ConfigError
 from pipeline.events import ObjectCreated, parse_s3_event
+from pipeline.limits import LAMBDA_MAX_EPHEMERAL_MB, MB, TMP_COPIES
 from pipeline.preprocess import fast
 from pipeline.preprocess.clean import CleanCounts, clean_csv
 from pipeline.preprocess.dedupe import finish
@@ -162,8 +166,6 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
     watch = runs.Stopwatch()
     with tempfile.TemporaryDirectory(prefix="csvpipe-", dir=os.environ.get("TMPDIR")) as tmp:
         local = Path(tmp, "raw")
-        if layout.is_csv_key(record.key):
-            record = _download(s3, record, local)
         summary: dict[str, Any] = {
             "status": "ok",
             "source": {"bucket": record.bucket, "key": record.key, "etag": record.etag, "size": record.size},
@@ -181,6 +183,8 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
         try:
             if not layout.is_csv_key(record.key):
                 raise UnreadableFile(f"{record.key}: not a .csv or .csv.gz object")
+            record = _download(s3, record, local)
+            summary["source"]["key"], summary["dataset"] = record.key, layout.dataset_for_key(record.key)
             rules = load_rules(settings.rules_dir, summary["dataset"])
             # The function's memory size as Lambda reports it, so DuckDB's limit follows the
             # deployed configuration.
@@ -188,6 +192,11 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
             processed = preprocess_file(local, record.key, rules, Path(tmp), memory_mb, keep_input=False)
         except (UnreadableFile, ConfigError) as exc:
             summary.update(status="failed", error=str(exc))
+        except (OSError, duckdb.Error) as exc:
+            if not _out_of_space(exc):
+                raise
+            # The same file would fill the same /tmp again: a failed run, not a retried invocation.
+            summary.update(status="failed", error=_out_of_space_reason(record, Path(tmp), settings))
         else:
             summary.update(_publish(processed, record.key, settings, s3))
     summary["seconds"] = watch.seconds()
@@ -207,6 +216,24 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
         )
     )
     return {"run_id": run, **summary}
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    """Did the work folder (the Lambda's /tmp) run out of space?"""
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    return "No space left on device" in str(exc)  # DuckDB's IO Error wraps ENOSPC as text
+
+
+def _out_of_space_reason(record: ObjectCreated, tmp: Path, settings: Settings) -> str:
+    total_mb = shutil.disk_usage(tmp).total / MB
+    needed_mb = TMP_COPIES * max(record.size, 1) / MB
+    return (
+        f"{record.key}: the Lambda's /tmp ({total_mb:,.0f} MB) ran out of space while preprocessing this "
+        f"{record.size / MB:,.1f} MB object, which needs about {needed_mb:,.0f} MB there; raise "
+        f"lambda_ephemeral_mb (now {settings.lambda_ephemeral_mb}, AWS allows up to "
+        f"{LAMBDA_MAX_EPHEMERAL_MB:,}) and upload it again"
+    )
 
 
 def _publish(processed: Processed, raw_key: str, settings: Settings, s3: Any) -> dict[str, Any]:
