@@ -20,8 +20,8 @@ from pipeline.settings import Settings
 MB = 1024 * 1024
 LAMBDA_MAX_TIMEOUT = 900  # seconds: AWS Lambda's 15-minute maximum
 LAMBDA_MAX_EPHEMERAL_MB = 10_240
-# Conservative until runs are measured: bench/ measures about 9 MB/s on two cores, and a
-# Lambda of 512 MB has a fraction of one.
+# Conservative until runs are measured: bench/ measures 30-35 MB/s on two cores (about 20 MB per
+# CPU second), and a Lambda of 512 MB has 0.29 of one vCPU.
 DEFAULT_MB_PER_S = 5.0
 # Runs of small files measure start-up, not throughput.
 MIN_MEASURED_BYTES = 4 * MB
