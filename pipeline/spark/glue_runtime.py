@@ -414,20 +414,28 @@ def read_reference(spark: SparkSession, uri: str) -> DataFrame:
     return spark.read.format("csv").options(**CSV_READ, mode="FAILFAST").load(uri)
 
 
-def _csv_ready(frame: DataFrame) -> DataFrame:
-    """Timestamps as text the way DuckDB writes them (``2024-01-31 12:00:00[.123]``), not in
-    Spark's CSV default (ISO with ``T`` and a zone)."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import TimestampNTZType, TimestampType
+# What the DuckDB job's formula guard (csv_formula_guard) neutralises: a text cell starting with
+# one of these that is not simply a number gets a leading '.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-    return frame.select(
-        *(
-            F.col(quoted(f.name)).cast("string").alias(f.name)
-            if isinstance(f.dataType, TimestampType | TimestampNTZType)
-            else F.col(quoted(f.name))
-            for f in frame.schema.fields
-        )
-    )
+
+def _csv_ready(frame: DataFrame, formula_guard: bool) -> DataFrame:
+    """Timestamps as text the way DuckDB writes them (``2024-01-31 12:00:00[.123]``), not in
+    Spark's CSV default (ISO with ``T`` and a zone); formula-like text cells neutralised as the
+    DuckDB job does, when ``formula_guard``."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, TimestampNTZType, TimestampType
+
+    def column(f: Any) -> Any:
+        c = F.col(quoted(f.name))
+        if isinstance(f.dataType, TimestampType | TimestampNTZType):
+            return c.cast("string").alias(f.name)
+        if formula_guard and isinstance(f.dataType, StringType):
+            formula = F.substring(c, 1, 1).isin(*FORMULA_STARTS) & c.cast("double").isNull()
+            return F.when(formula, F.concat(F.lit("'"), c)).otherwise(c).alias(f.name)
+        return c
+
+    return frame.select(*(column(f) for f in frame.schema.fields))
 
 
 def _parquet_ready(frame: DataFrame) -> DataFrame:
@@ -496,7 +504,12 @@ def run_step(
             files, _parquet_ready(result), "parquet", {}, parquet, join(scratch, f"{step['name']}.parquet")
         )
         _write_one_file(
-            files, _csv_ready(result), "csv", CSV_WRITE, data, join(scratch, f"{step['name']}.csv")
+            files,
+            _csv_ready(result, job.get("formula_guard", True)),
+            "csv",
+            CSV_WRITE,
+            data,
+            join(scratch, f"{step['name']}.csv"),
         )
         files.write_text(manifest, json.dumps(manifest_for(job["manifest"], data), indent=2))
         record = {

@@ -99,6 +99,7 @@ def job_plan(
         "final_root": f"s3://{settings.final_bucket}/",
         "reference_root": reference_root,
         "manifest": quicksight_manifest([DATA_URI]),
+        "formula_guard": settings.csv_formula_guard,
         "keys": {
             step.name: {
                 "data": layout.final_data_key(step.name),
