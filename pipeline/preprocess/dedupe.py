@@ -5,10 +5,17 @@ Why DuckDB: exact deduplication needs to remember every distinct row. DuckDB doe
 memory limit and spills to a temporary folder, so a file far larger than the Lambda's memory
 still deduplicates in bounded memory. (The fast path, ``pipeline.preprocess.fast``, deduplicates
 its own work table the same way and writes with the same options.)
+
+Except for wide files: DuckDB holds a vector of every column per chunk of rows, about 1 MB of its
+memory a column (measured), so 10,000 columns cannot fit a Lambda's memory. A wide file has few
+rows for its size, so its rows' digests fit anywhere: it is deduplicated in Python instead.
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import json
 from pathlib import Path
 
 import duckdb
@@ -18,10 +25,49 @@ from pipeline.preprocess.text import DUCKDB_LINE_BYTES, longest_line
 from pipeline.sqltext import identifier, literal
 
 
+def duckdb_memory_mb(memory_mb: int) -> int:
+    """DuckDB's share of the Lambda's memory: 40 %, the rest being Python's and DuckDB's own
+    allocations outside its limit."""
+    return max(64, memory_mb * 2 // 5)
+
+
+def too_wide(columns: int, memory_mb: int) -> bool:
+    """More columns than MB of DuckDB's memory (measured: about 1 MB a column)."""
+    return columns > duckdb_memory_mb(memory_mb)
+
+
+def _finish_in_python(numbered: Path, out: Path, columns: list[str], *, dedupe: bool) -> int:
+    """``finish`` for wide files: the numbered file is in line order, so the first of equal rows
+    is the first met. A row is remembered by a 128-bit digest of its cells (a collision, which
+    would drop a row, is about as likely as 2**-64 for four billion distinct rows)."""
+    seen: set[bytes] = set()
+    written = 0
+    with (
+        numbered.open(encoding="utf-8", newline="") as source,
+        out.open("w", encoding="utf-8", newline="") as sink,
+    ):
+        reader = csv.reader(source)
+        next(reader, None)  # the numbered file's header
+        writer = csv.writer(sink, lineterminator="\n")
+        writer.writerow(columns)
+        for row in reader:
+            cells = row[1:]
+            if dedupe:
+                digest = hashlib.blake2b(json.dumps(cells).encode(), digest_size=16).digest()
+                if digest in seen:
+                    continue
+                seen.add(digest)
+            writer.writerow(cells)
+            written += 1
+    return written
+
+
 def finish(
     numbered: Path, out: Path, columns: list[str], *, dedupe: bool, tmp_dir: Path, memory_mb: int
 ) -> int:
     """Write ``out`` from the line-numbered cleaned file; returns the number of rows written."""
+    if too_wide(len(columns), memory_mb):
+        return _finish_in_python(numbered, out, columns, dedupe=dedupe)
     types = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in columns)
     # Cells hold up to 16 Mi characters: rows longer than DuckDB's default line limit are real.
     line_bytes = max(DUCKDB_LINE_BYTES, longest_line(numbered) + 1024)
@@ -39,7 +85,7 @@ def finish(
     else:
         query = f"SELECT {selected} FROM {source} ORDER BY {identifier(LINE_COLUMN)}"
     config = {
-        "memory_limit": f"{max(64, memory_mb // 2)}MB",
+        "memory_limit": f"{duckdb_memory_mb(memory_mb)}MB",
         "temp_directory": str(tmp_dir),
         "threads": 2,
     }

@@ -67,6 +67,7 @@ from pipeline.preprocess.clean import (
 from pipeline.preprocess.clean import (
     REJECT as RECORD_REJECT,
 )
+from pipeline.preprocess.dedupe import duckdb_memory_mb, too_wide
 from pipeline.preprocess.dialect import DELIMITERS, detect_delimiter, excel_separator
 from pipeline.preprocess.exceptions import FastPathDeclined, UnreadableFile
 from pipeline.preprocess.fastsql import (
@@ -438,8 +439,8 @@ def preprocess(
         raise FastPathDeclined(f"delimiter {delimiter!r}")
     header, header_lines = _header(text, key, delimiter, 1 if hint else 0)
     width = len(header)
-    duckdb_mb = max(64, memory_mb * 2 // 5)
-    if width > duckdb_mb:
+    duckdb_mb = duckdb_memory_mb(memory_mb)
+    if too_wide(width, memory_mb):
         # Every level of the statement holds a chunk of its columns per thread: measured, 200
         # columns need about 200 MB of DuckDB's memory; 300 under a 205 MB limit came to 95 % of
         # a 512 MB budget.

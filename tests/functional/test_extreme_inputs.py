@@ -43,3 +43,17 @@ def test_a_100_mb_field_inside_a_file(handler: LocalLambda, clients: Clients) ->
     assert record["status"] == "ok", record
     assert record["rows"]["in"] == record["rows"]["out"] + record["rows"]["rejected"]
     assert record["rows"]["rejected"] == 1 and record["rows"]["out"] == 2
+
+
+def test_ten_thousand_columns(handler: LocalLambda, clients: Clients) -> None:
+    columns = 10_000
+    header = ",".join(f"c{i}" for i in range(columns))
+    rows = [",".join(str((r * 7 + i) % 1000) for i in range(columns)) for r in range(300)]
+    body = "\n".join([header, *rows, rows[5], rows[9], ""]).encode()  # two duplicate rows
+    record = invoke_on(handler, clients, "wide/wide.csv", body)
+    assert record["status"] == "ok", record
+    assert record["rows"] == {"in": 302, "out": 300, "rejected": 0, "empty": 0, "duplicate": 2}
+    assert len(record["columns"]) == columns
+    processed = clients.s3.get_object(Bucket=clients.settings.processed_bucket, Key=record["output"]["key"])
+    lines = processed["Body"].read().decode().splitlines()
+    assert len(lines) == 301 and lines[0] == header and lines[1:] == rows
