@@ -8,9 +8,15 @@ A failing transform stops the transforms that read its output, not the others.
 
 from __future__ import annotations
 
+import csv
+import glob
+import hashlib
+import json
 import logging
+import os
 import re
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,18 +118,45 @@ def _struct(types: dict[str, str]) -> str:
     return "{" + ", ".join(f"{literal(n)}: {literal(t)}" for n, t in types.items()) + "}"
 
 
+def _columnar_copy(con: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str]) -> Path:
+    """A Parquet copy of one of a table's CSV files, read with the catalog's types, beside it: made
+    once per version of the file and of the types, so the transforms of this run and of later runs
+    read columns instead of parsing the CSV again (most read the same table)."""
+    stat = path.stat()
+    version = json.dumps([stat.st_size, stat.st_mtime_ns, types]).encode()
+    target = path.with_name(f"{path.name}.{hashlib.sha256(version).hexdigest()[:16]}.parquet")
+    if target.exists():
+        return target
+    for stale in path.parent.glob(f"{glob.escape(path.name)}.*.parquet"):
+        stale.unlink(missing_ok=True)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    own = {name: kind for name, kind in types.items() if name in header}
+    # Written aside, then renamed: a copy cut short is never read, and jobs running side by side
+    # never read each other's half-written file.
+    partial = target.with_name(f"{target.name}.{os.getpid()}-{threading.get_ident()}.partial")
+    con.execute(
+        f"COPY (SELECT * FROM read_csv({literal(str(path))}, header = true, types = {_struct(own)})) "
+        f"TO {literal(str(partial))} (FORMAT parquet)"
+    )
+    partial.replace(target)
+    return target
+
+
 def _catalog_view(con: duckdb.DuckDBPyConnection, name: str, table: CatalogInput) -> dict[str, Any]:
-    """A view named like the catalog table, reading its files with the catalog's types."""
+    """A view named like the catalog table, reading its files with the catalog's types (from their
+    Parquet copies)."""
     columns = {n: duckdb_type(t) for n, t in table.columns.items()}
     partitions = {n: duckdb_type(t) for n, t in table.partitions.items()}
-    files = ", ".join(literal(str(p.resolve())) for p in table.paths)
+    copies = [_columnar_copy(con, path, columns) for path in table.paths]
+    files = ", ".join(literal(str(p.resolve())) for p in copies)
     # By name, not by position: the files of a dataset may order their columns differently,
     # or lack a column added later (NULL there). Hive folders (year=2024/) give the partitions.
     hive = f", hive_partitioning = true, hive_types = {_struct(partitions)}" if partitions else ""
     selected = ", ".join(identifier(n) for n in [*columns, *partitions])
     con.execute(
-        f"CREATE VIEW {identifier(name)} AS SELECT {selected} FROM read_csv([{files}], header = true, "
-        f"union_by_name = true, types = {_struct(columns)}{hive})"
+        f"CREATE VIEW {identifier(name)} AS SELECT {selected} FROM read_parquet([{files}], "
+        f"union_by_name = true{hive})"
     )
     return {"kind": "catalog", "location": table.location, "files": len(table.paths)}
 
