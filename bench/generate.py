@@ -6,7 +6,7 @@ so they are regenerated, byte for byte, from a seed:
 
     python -m bench.generate --size 1GB --out bench/out/movies-1GB.csv
 
-The file is shaped like ``data/samples/movies.csv`` (MovieLens: ``movieId,title,genres``,
+The file is shaped like ``data/samples/movies.csv`` (``movieId,title,genre``, MovieLens-style genres,
 ``Toy Story (1995)``, ``Adventure|Animation|Children``) with padded fields, exact duplicate rows
 (about 2 %), rows that only become duplicates once cleaned, empty lines and lines of NA tokens,
 NA tokens in cells, bad or missing years, quoted commas, doubled quotes, quoted line breaks,
@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from itertools import chain
 from pathlib import Path
 
-HEADER = "movieId,title,genres\n"
+HEADER = "movieId,title,genre\n"
 BLOCK_ROWS = 8192  # rows per template; also the id stride between blocks
 TEMPLATES = 8
 DEFAULT_SEED = 1995

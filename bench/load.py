@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             path.parent.mkdir(exist_ok=True)
             first = 10_000_000 + n * SMALL_ROWS
             path.write_text(
-                "movieId,title,genres\n"
+                "movieId,title,genre\n"
                 + "".join(f"{first + i},Film {first + i} (1999),Drama\n" for i in range(SMALL_ROWS))
             )
             files[f"movies/small-{n:04}.csv"] = path

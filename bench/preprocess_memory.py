@@ -73,6 +73,7 @@ class Measured:
     sampled_mib: float | None  # highest sampled sum of RSS over the process tree
     peak_work_dir_bytes: int  # highest sampled size of its temporary files (DuckDB spill included)
     result: dict[str, Any] = field(default_factory=dict)
+    work_dir: Path | None = None  # kept (``keep``): its output files are still there
 
     @property
     def peak_mib(self) -> float:
@@ -163,6 +164,7 @@ def measure(
         sampled_mib=sampled / 2**20 if watched is not None else None,
         peak_work_dir_bytes=disk,
         result=result,
+        work_dir=work_dir if keep else None,
     )
 
 

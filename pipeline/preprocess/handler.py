@@ -180,16 +180,21 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
             "function": getattr(context, "function_name", None),
             "request_id": getattr(context, "aws_request_id", None),
         }
+        timings: dict[str, float] = {}  # seconds per step: download, clean, upload
         try:
             if not layout.is_csv_key(record.key):
                 raise UnreadableFile(f"{record.key}: not a .csv or .csv.gz object")
+            began = time.perf_counter()
             record = _download(s3, record, local)
+            timings["download"] = time.perf_counter() - began
             summary["source"]["key"], summary["dataset"] = record.key, layout.dataset_for_key(record.key)
             rules = load_rules(settings.rules_dir, summary["dataset"])
             # The function's memory size as Lambda reports it, so DuckDB's limit follows the
             # deployed configuration.
             memory_mb = int(getattr(context, "memory_limit_in_mb", None) or settings.lambda_memory_mb)
+            began = time.perf_counter()
             processed = preprocess_file(local, record.key, rules, Path(tmp), memory_mb, keep_input=False)
+            timings["clean"] = time.perf_counter() - began
         except (UnreadableFile, ConfigError) as exc:
             summary.update(status="failed", error=str(exc))
         except (OSError, duckdb.Error) as exc:
@@ -198,8 +203,11 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
             # The same file would fill the same /tmp again: a failed run, not a retried invocation.
             summary.update(status="failed", error=_out_of_space_reason(record, Path(tmp), settings))
         else:
+            began = time.perf_counter()
             summary.update(_publish(processed, record.key, settings, s3))
+            timings["upload"] = time.perf_counter() - began
     summary["seconds"] = watch.seconds()
+    summary["timings"] = {step: round(seconds, 3) for step, seconds in timings.items()}
     run = layout.run_id(record.bucket, record.key, record.etag)
     runs.write_stage_record(s3, settings.processed_bucket, run, "preprocess", summary)
     # One structured line per object: CloudWatch Logs on AWS, lambda.log locally.
