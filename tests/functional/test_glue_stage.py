@@ -172,6 +172,11 @@ def test_reprocessing_gives_the_same_outputs_and_new_files_add_without_duplicate
     assert publish() == first == "region,n\neu,1\nus,1\n"
     put_processed(clients, "sales/b.csv", "id,region\n3,eu\n")
     assert publish() == "region,n\neu,2\nus,1\n"
+    # A file changed in place, even to the same size, is read anew: its Parquet copy is replaced.
+    put_processed(clients, "sales/a.csv", "id,region\n1,us\n2,us\n")
+    assert publish() == "region,n\neu,1\nus,2\n"
+    mirrored = tmp_path / "work" / settings.processed_bucket / "sales"
+    assert sorted(p.name.split(".")[:2] for p in mirrored.glob("*.parquet")) == [["a", "csv"], ["b", "csv"]]
 
 
 def test_formula_like_cells_are_neutralised_in_csv_not_in_parquet(clients: Clients, tmp_path: Path) -> None:
