@@ -1,9 +1,15 @@
 """The S3 -> SQS -> Lambda event source mapping of the local profile.
 
 Why: moto's own Lambda needs Docker. S3 notifies an SQS queue instead; this poller receives the
-events in batches, invokes the local Lambda with each event as S3 would send it, and deletes a
-message only after its invocation succeeded. A failed invocation is retried with backoff; after
-three receives SQS moves the message to the dead-letter queue.
+events, invokes the local Lambda with each event as S3 would send it, and deletes a message only
+after its invocation succeeded. A failed invocation is retried with backoff; after three receives
+SQS moves the message to the dead-letter queue.
+
+``run`` receives as many messages as there are idle execution environments, as soon as one is
+idle: a message is invoked the moment it is received (its visibility timeout runs from then), and
+no environment waits for the slowest invocation of a batch. A warm environment is preferred to
+one that never ran, as Lambda reuses warm ones. ``busy()`` tells the Glue stand-in that more
+results are on their way, so it can wait for them and crawl once (emulators.glue_jobs).
 """
 
 from __future__ import annotations
@@ -45,10 +51,21 @@ class EventSource:
         self.function = self.functions[0]
         self.on_result = on_result
         self.stopping = threading.Event()
-        self._idle: queue.Queue[LocalLambda] = queue.Queue()
-        for function in self.functions:
+        # Last in, first out: the environment that finished last (warm) takes the next event;
+        # one that never ran starts (a cold start) only when the others are all busy.
+        self._idle: queue.LifoQueue[LocalLambda] = queue.LifoQueue()
+        for function in reversed(self.functions):
             self._idle.put(function)
         self._pool = ThreadPoolExecutor(max_workers=len(self.functions), thread_name_prefix="invoke")
+        # One permit per environment: ``run`` receives only what idle environments can take now.
+        self._free = threading.Semaphore(len(self.functions))
+        self._lock = threading.Lock()
+        self._in_flight = 0  # messages received by ``run`` and not yet handled
+
+    def busy(self) -> bool:
+        """True while received messages are being handled: their results are still to come."""
+        with self._lock:
+            return self._in_flight > 0
 
     def poll_once(self, wait_seconds: int = 1) -> int:
         """Receive one batch and handle it; the number of messages handled."""
@@ -131,16 +148,60 @@ class EventSource:
     def _delete(self, message: dict[str, Any]) -> None:
         self.clients.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def run(self) -> None:
+    def _reserve(self) -> int:
+        """Wait for an idle environment; the number idle now, each reserved (0 when stopping)."""
+        while not self._free.acquire(timeout=0.5):  # a bounded wait, to notice ``stop()``
+            if self.stopping.is_set():
+                return 0
+        count = 1
+        while count < MAX_BATCH and self._free.acquire(blocking=False):
+            count += 1
+        return count
+
+    def _release(self, count: int) -> None:
+        for _ in range(count):
+            self._free.release()
+
+    def _handle_reserved(self, message: dict[str, Any]) -> None:
+        try:
+            self._on_idle_function(message)
+        except Exception:  # the emulator went away mid-way: the message comes back after its timeout
+            log.exception("event source: handling message %s failed", message.get("MessageId"))
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+            self._free.release()
+
+    def run(self, wait_seconds: int = 1) -> None:
         """Poll until ``stop()``; errors reaching the emulator are logged, not fatal."""
         while not self.stopping.is_set():
+            reserved = self._reserve()
+            if not reserved:
+                return
             try:
-                self.poll_once()
+                messages = self.clients.sqs.receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=reserved,
+                    WaitTimeSeconds=wait_seconds,
+                    AttributeNames=["ApproximateReceiveCount"],
+                ).get("Messages", [])
             except Exception:
+                self._release(reserved)
                 if self.stopping.is_set():
                     return
                 log.exception("event source: polling failed; retrying")
                 self.stopping.wait(1.0)
+                continue
+            self._release(reserved - len(messages))
+            with self._lock:
+                self._in_flight += len(messages)
+            for message in messages:
+                try:
+                    self._pool.submit(self._handle_reserved, message)
+                except RuntimeError:  # stopping: the pool is shut down; the message stays queued
+                    with self._lock:
+                        self._in_flight -= 1
+                    self._free.release()
 
     def stop(self) -> None:
         self.stopping.set()

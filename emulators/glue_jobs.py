@@ -4,15 +4,18 @@ pipeline.catalog and pipeline.transform code runs in-process.
 
 Why batches: a crawl reads every file of its dataset and a transform recomputes its output
 from all of them, so doing both once for every file costs O(files²) when many arrive together.
-``GlueScheduler`` takes what finished preprocessing while it was busy and handles it in one
-pass: one crawl per dataset, one run of each affected transform, the records written for every
-run of the batch. One file alone still goes through at once.
+``GlueScheduler`` takes what finished preprocessing while it was busy, and what the event source
+still has in flight (for up to a few seconds), and handles it in one pass: one crawl per dataset,
+one run of each affected transform, the records written for every run of the batch. One file
+alone still goes through at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,11 @@ from pipeline.transform.dag import downstream_of, reading
 from pipeline.transform.job import load_plan, run_steps
 
 log = logging.getLogger("csvpipe.glue")
+# How long a batch may wait for the results still in flight after its first one (see
+# GlueScheduler); AWS's deployment batches the same way, with a longer window
+# (pipeline.deploy.plan.EVENT_BATCH_WINDOW).
+BATCH_WINDOW_SECONDS = 5.0
+MORE_COMING_RECHECK = 0.05
 
 
 def _stage_error(stage: str, exc: Exception) -> str:
@@ -82,26 +90,59 @@ def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work
 
 
 class GlueScheduler:
-    """Crawl and transform in the background, in batches of what arrived while busy."""
+    """Crawl and transform in the background, in batches of what arrived while busy.
 
-    def __init__(self, clients: Clients, work_dir: Path, max_batch: int = 1000) -> None:
+    ``more_coming`` (the event source's ``busy``) says whether results are on their way. While it
+    does, a batch waits for them, up to ``window`` seconds after its first result: files dropped
+    together are then crawled and transformed together, a few times, instead of once for every
+    few files while the Lambda still works through the rest (each pass reads the whole dataset).
+    A file alone, with nothing else in flight, goes through at once."""
+
+    def __init__(
+        self,
+        clients: Clients,
+        work_dir: Path,
+        max_batch: int = 1000,
+        more_coming: Callable[[], bool] = lambda: False,
+        window: float = BATCH_WINDOW_SECONDS,
+    ) -> None:
         self.clients, self.work_dir, self.max_batch = clients, work_dir, max_batch
+        self.more_coming, self.window = more_coming, window
         self.pending: queue.Queue[dict[str, Any]] = queue.Queue()
 
     def submit(self, result: dict[str, Any]) -> None:
         self.pending.put(result)
 
+    def next_batch(self, should_stop: Callable[[], bool]) -> list[dict[str, Any]]:
+        """The next batch: what is pending, and what arrives while ``more_coming()``, up to
+        ``window`` seconds after the first result; empty when nothing came within 0.2 s."""
+        try:
+            batch = [self.pending.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.window
+        while len(batch) < self.max_batch:
+            # Asked before looking: a result is submitted before the source stops counting it as
+            # to come, so when none is to come, every result is in the queue already.
+            coming = self.more_coming()
+            try:
+                batch.append(self.pending.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if not coming or remaining <= 0 or should_stop():
+                break
+            # Woken by the next result; asks more_coming() again every 0.05 s.
+            with contextlib.suppress(queue.Empty):
+                batch.append(self.pending.get(timeout=min(remaining, MORE_COMING_RECHECK)))
+        return batch
+
     def run(self, should_stop: Callable[[], bool]) -> None:
         while not should_stop():
-            try:
-                batch = [self.pending.get(timeout=0.2)]
-            except queue.Empty:
+            batch = self.next_batch(should_stop)
+            if not batch:
                 continue
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self.pending.get_nowait())
-                except queue.Empty:
-                    break
             try:
                 after_preprocess_batch(self.clients, batch, self.work_dir)
             except Exception:  # the emulator went away; the stack restarts it and reconciles

@@ -142,7 +142,12 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
         functions = [
             LocalLambda(function_config(settings)).start() for _ in range(settings.lambda_concurrency)
         ]
-        glue = GlueScheduler(clients, settings.state_dir / "glue-work")
+        # The scheduler batches while the source (made next, fed by it) has results to come.
+        glue = GlueScheduler(
+            clients,
+            settings.state_dir / "glue-work",
+            more_coming=lambda: source is not None and source.busy(),
+        )
         threading.Thread(target=glue.run, args=(stopping.is_set,), name="glue", daemon=True).start()
         source = EventSource(clients, queue.url, functions, on_result=glue.submit)
         poller = threading.Thread(target=source.run, name="event-source", daemon=True)

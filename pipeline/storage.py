@@ -2,20 +2,37 @@
 
 Why: the offline DuckDB wheel has no ``httpfs``, so stages copy objects to a local mirror and
 let DuckDB read files. The mirror is keyed by ETag: the crawler and the SQL jobs that read the
-same dataset in one pass download each object once.
+same dataset in one pass download each object once, with one GET (``download``): boto3's
+``download_file`` asks for the object's size first (a HEAD) and runs a thread pool, which for the
+many small files of a dataset cost as much as the GET itself.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, IncompleteReadError, ReadTimeoutError, ResponseStreamingError
 
 # moto serves ranged GETs slowly; one GET per object up to 1 GiB is much faster against it and
 # costs nothing against S3 for the file sizes a single machine handles.
 SINGLE_GET = TransferConfig(multipart_threshold=1024**3, multipart_chunksize=256 * 1024**2)
+
+
+# What may break a download mid-way and is worth another try, as boto3's own downloads retry
+# (a full disk is not: it raises at once).
+RETRYABLE_DOWNLOAD_ERRORS = (
+    TimeoutError,
+    ConnectionError,
+    ReadTimeoutError,
+    IncompleteReadError,
+    ResponseStreamingError,
+)
+DOWNLOAD_ATTEMPTS = 3
+_CHUNK = 1024 * 1024
 
 
 # Error codes meaning "no such object": S3 says NoSuchKey for GET, a bare 404 for HEAD.
@@ -67,6 +84,38 @@ def local_relative(key: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
+def download(s3: Any, bucket: str, key: str, local: Path) -> str:
+    """``s3://bucket/key`` into ``local`` with one GET; the ETag (unquoted) of what was written.
+    Written beside ``local`` and renamed into place, so ``local`` is never half-written."""
+    handle, name = tempfile.mkstemp(dir=local.parent, prefix=".download-")
+    os.close(handle)
+    partial = Path(name)
+    try:
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            try:
+                etag = _fetch(s3, bucket, key, partial)
+                break
+            except RETRYABLE_DOWNLOAD_ERRORS:
+                if attempt == DOWNLOAD_ATTEMPTS:
+                    raise
+        os.replace(partial, local)
+        return etag
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _fetch(s3: Any, bucket: str, key: str, path: Path) -> str:
+    response = s3.get_object(Bucket=bucket, Key=key)
+    body = response["Body"]
+    try:
+        with path.open("wb") as sink:
+            for chunk in body.iter_chunks(_CHUNK):
+                sink.write(chunk)
+    finally:
+        body.close()
+    return str(response["ETag"]).strip('"')
+
+
 def mirror_prefix(s3: Any, bucket: str, prefix: str, root: Path) -> list[Path]:
     """Local copies of the objects under ``prefix``, downloading only what changed."""
     paths = []
@@ -76,8 +125,8 @@ def mirror_prefix(s3: Any, bucket: str, prefix: str, root: Path) -> list[Path]:
         etag = obj["ETag"].strip('"')
         if not (local.exists() and tag.exists() and tag.read_text() == etag):
             local.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, obj["Key"], str(local), Config=SINGLE_GET)
-            tag.write_text(etag)
+            # The ETag of what was downloaded: the object may have changed since the listing.
+            tag.write_text(download(s3, bucket, obj["Key"], local))
         paths.append(local)
     return paths
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from emulators import memory
 from emulators.event_source import EventSource
 from emulators.glue_jobs import after_preprocess
-from emulators.lambda_runtime import LocalLambda
+from emulators.lambda_runtime import FunctionConfig, LocalLambda
 from emulators.stack import function_config
 from pipeline import layout, runs
 from pipeline.aws import Clients
@@ -67,7 +68,7 @@ def test_upload_flows_to_final_output(settings: Settings, tmp_path: Path) -> Non
         function.stop()
 
     assert [r["run_id"] for r in results] == [run]
-    assert queue_depth(clients, queue.url) == 0  # deleted after the successful invocation
+    assert queue_depth(clients, source.queue_url) == 0  # deleted after the successful invocation
     crawl = runs.read_stage_record(clients.s3, settings.processed_bucket, run, "crawl")
     assert crawl["status"] == "ok" and crawl["table"] == "movies"
     assert crawl["columns"] == [
@@ -139,33 +140,40 @@ def test_provisioning_is_idempotent(settings: Settings) -> None:
     assert len(config["QueueConfigurations"]) == 2
 
 
-def test_concurrency_is_bounded_by_the_execution_environments(settings: Settings, tmp_path: Path) -> None:
-    from emulators.lambda_runtime import FunctionConfig
+def probe(settings: Settings, tmp_path: Path, overlap: Path, n: int) -> LocalLambda:
+    """An environment of a function that reports how many invocations ran at once with it."""
+    return LocalLambda(
+        FunctionConfig(
+            name=f"probe-{n}",
+            handler="tests.functional.lambda_functions.count_overlap",
+            timeout=30,
+            memory_mb=256,
+            region=settings.region,
+            environment={"PYTHONPATH": str(REPO), "OVERLAP_DIR": str(overlap)},
+            tmp_dir=tmp_path / "tmp",
+            log_path=tmp_path / "lambda.log",
+        )
+    ).start()
 
+
+def probed_source(
+    settings: Settings, tmp_path: Path
+) -> tuple[Clients, list[LocalLambda], list[int], EventSource]:
+    """Two probe environments behind an event source; ``seen`` gets each invocation's overlap."""
     clients = Clients(settings)
     queue = provision(clients)
     overlap = tmp_path / "running"
     overlap.mkdir()
-
-    def environment(n: int) -> LocalLambda:
-        return LocalLambda(
-            FunctionConfig(
-                name=f"probe-{n}",
-                handler="tests.functional.lambda_functions.count_overlap",
-                timeout=30,
-                memory_mb=256,
-                region=settings.region,
-                environment={"PYTHONPATH": str(REPO), "OVERLAP_DIR": str(overlap)},
-                tmp_dir=tmp_path / "tmp",
-                log_path=tmp_path / "lambda.log",
-            )
-        ).start()
-
-    functions = [environment(n) for n in range(2)]
+    functions = [probe(settings, tmp_path, overlap, n) for n in range(2)]
     seen: list[int] = []
     source = EventSource(
         clients, queue.url, functions, on_result=lambda result: seen.append(result["overlap"])
     )
+    return clients, functions, seen, source
+
+
+def test_concurrency_is_bounded_by_the_execution_environments(settings: Settings, tmp_path: Path) -> None:
+    clients, functions, seen, source = probed_source(settings, tmp_path)
     try:
         for i in range(8):
             clients.s3.put_object(Bucket=settings.raw_bucket, Key=f"m/{i}.csv", Body=b"id\n1\n")
@@ -178,3 +186,47 @@ def test_concurrency_is_bounded_by_the_execution_environments(settings: Settings
         for function in functions:
             function.stop()
     assert max(seen) == 2  # two at once, never more
+
+
+def test_run_keeps_the_bound_and_handles_every_message_once(settings: Settings, tmp_path: Path) -> None:
+    """The stack's loop (``run``): it receives only what idle environments can take, so never
+    more than two at once here, and each event is invoked once and deleted."""
+    clients, functions, seen, source = probed_source(settings, tmp_path)
+    poller = threading.Thread(target=source.run, daemon=True)
+    try:
+        for i in range(12):  # more than one receive's worth
+            clients.s3.put_object(Bucket=settings.raw_bucket, Key=f"m/{i}.csv", Body=b"id\n1\n")
+        poller.start()
+        deadline = time.monotonic() + 120
+        while len(seen) < 12 or source.busy():
+            assert time.monotonic() < deadline, f"only {len(seen)} of 12 invocations within 120 s"
+            time.sleep(0.1)  # polling the test's own list; bounded by the deadline
+    finally:
+        source.stop()
+        poller.join(timeout=10)
+        for function in functions:
+            function.stop()
+    assert len(seen) == 12 and max(seen) == 2
+    assert queue_depth(clients, source.queue_url) == 0
+
+
+def test_one_file_at_a_time_reuses_the_warm_environment(settings: Settings, tmp_path: Path) -> None:
+    """As Lambda reuses a warm environment: a second one starts only when the first is busy."""
+    clients = Clients(settings)
+    queue = provision(clients)
+    overlap = tmp_path / "running"
+    overlap.mkdir()
+    functions = [probe(settings, tmp_path, overlap, n) for n in range(2)]
+    results: list[dict] = []
+    source = EventSource(clients, queue.url, functions, on_result=results.append)
+    try:
+        source.poll_once(wait_seconds=1)  # S3's test event, sent when the notification was set
+        for i in range(3):
+            clients.s3.put_object(Bucket=settings.raw_bucket, Key=f"m/{i}.csv", Body=b"id\n1\n")
+            poll_until(source, lambda n=i: len(results) > n, f"invocation {i}")
+    finally:
+        source.stop()
+        pids = [function.pid for function in functions]
+        for function in functions:
+            function.stop()
+    assert pids[0] is not None and pids[1] is None  # the second environment never started

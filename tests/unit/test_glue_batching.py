@@ -1,0 +1,67 @@
+"""How the Glue stand-in cuts batches: what is pending, plus what the event source still has in
+flight, within the batch window. No emulator is reached: ``next_batch`` only takes results."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from emulators.glue_jobs import GlueScheduler
+from pipeline.aws import Clients
+from pipeline.settings import load_settings
+
+
+def scheduler(tmp_path: Path, **options) -> GlueScheduler:
+    # Clients are built lazily: none is made, nothing is reached.
+    return GlueScheduler(Clients(load_settings(environ={}, config_path=None)), tmp_path, **options)
+
+
+def ids(batch: list[dict]) -> list[str]:
+    return [result["run_id"] for result in batch]
+
+
+def never() -> bool:
+    return False
+
+
+def test_nothing_pending_is_an_empty_batch(tmp_path: Path) -> None:
+    assert scheduler(tmp_path).next_batch(never) == []
+
+
+def test_with_nothing_in_flight_the_batch_is_what_is_pending(tmp_path: Path) -> None:
+    glue = scheduler(tmp_path, window=30)
+    for run in "abc":
+        glue.submit({"run_id": run})
+    assert ids(glue.next_batch(never)) == ["a", "b", "c"]
+
+
+def test_results_still_in_flight_join_the_batch(tmp_path: Path) -> None:
+    done = threading.Event()
+    glue = scheduler(tmp_path, window=30, more_coming=lambda: not done.is_set())
+    glue.submit({"run_id": "a"})
+
+    def last_result() -> None:  # as the event source: the result first, then no longer busy
+        glue.submit({"run_id": "b"})
+        done.set()
+
+    threading.Timer(0.1, last_result).start()
+    assert ids(glue.next_batch(never)) == ["a", "b"]
+
+
+def test_the_window_bounds_the_wait(tmp_path: Path) -> None:
+    glue = scheduler(tmp_path, window=0.1, more_coming=lambda: True)
+    glue.submit({"run_id": "a"})
+    assert ids(glue.next_batch(never)) == ["a"]
+
+
+def test_a_batch_holds_at_most_max_batch(tmp_path: Path) -> None:
+    glue = scheduler(tmp_path, max_batch=2, window=30, more_coming=lambda: True)
+    for run in "abc":
+        glue.submit({"run_id": run})
+    assert ids(glue.next_batch(never)) == ["a", "b"]
+
+
+def test_stopping_ends_the_wait(tmp_path: Path) -> None:
+    glue = scheduler(tmp_path, window=30, more_coming=lambda: True)
+    glue.submit({"run_id": "a"})
+    assert ids(glue.next_batch(lambda: True)) == ["a"]
