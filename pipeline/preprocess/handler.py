@@ -46,7 +46,7 @@ from pipeline.preprocess.fast import Processed
 from pipeline.preprocess.rules import Rules, load_rules
 from pipeline.preprocess.text import SNIFF_BYTES, open_binary
 from pipeline.settings import Settings, load_settings
-from pipeline.storage import MISSING_OBJECT_CODES, SINGLE_GET, error_code
+from pipeline.storage import MISSING_OBJECT_CODES, download, error_code
 
 
 @lru_cache(maxsize=1)
@@ -152,12 +152,12 @@ def _download(s3: Any, record: ObjectCreated, local: Path) -> ObjectCreated:
     when nothing is there, as it was sent (LocalStack has sent keys unencoded, and ``a+b.csv``
     decodes to ``a b.csv``). The record comes back with the key that held the object."""
     try:
-        s3.download_file(record.bucket, record.key, str(local), Config=SINGLE_GET)
+        download(s3, record.bucket, record.key, local)
         return record
     except ClientError as exc:
         if error_code(exc) not in MISSING_OBJECT_CODES or record.key_as_sent in {"", record.key}:
             raise
-    s3.download_file(record.bucket, record.key_as_sent, str(local), Config=SINGLE_GET)
+    download(s3, record.bucket, record.key_as_sent, local)
     return dataclasses.replace(record, key=record.key_as_sent)
 
 
