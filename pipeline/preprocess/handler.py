@@ -48,6 +48,11 @@ from pipeline.preprocess.text import SNIFF_BYTES, open_binary
 from pipeline.settings import Settings, load_settings
 from pipeline.storage import MISSING_OBJECT_CODES, download, error_code
 
+# Below this size the reference path is the faster one, as the fast path's DuckDB set-up costs
+# more than the per-row Python work (measured: 20 ms against 46 ms for 5 KB, 36 against 58 for
+# 100 KB; the fast path wins from about 300 KB). Many small files are the common case.
+FAST_PATH_MIN_BYTES = 256 * 1024
+
 
 @lru_cache(maxsize=1)
 def _clients() -> Clients:
@@ -117,12 +122,14 @@ def preprocess_file(
 ) -> Processed:
     """Decode, clean, type and deduplicate one local file into ``work_dir``; no S3 here, so the
     handler, the tests and the benchmarks run exactly the same steps. The fast path
-    (pipeline.preprocess.fast) does the work; for the few files it does not handle, the
-    reference path does, with the same results."""
-    try:
-        return fast.preprocess(local, key, rules, work_dir, memory_mb, keep_input=keep_input)
-    except FastPathDeclined:
-        return preprocess_reference(local, key, rules, work_dir, memory_mb, keep_input=keep_input)
+    (pipeline.preprocess.fast) does the work; for small files and the few files it does not
+    handle, the reference path does, with the same results."""
+    if local.stat().st_size >= FAST_PATH_MIN_BYTES:
+        try:
+            return fast.preprocess(local, key, rules, work_dir, memory_mb, keep_input=keep_input)
+        except FastPathDeclined:
+            pass
+    return preprocess_reference(local, key, rules, work_dir, memory_mb, keep_input=keep_input)
 
 
 def preprocess_reference(
