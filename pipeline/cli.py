@@ -124,12 +124,14 @@ def up(
         return
 
     def ready(state: dict[str, Any]) -> None:
-        console.print(
+        lines = [
             f"local stack ready at {state['endpoint_url']} "
-            f"(buckets: {', '.join(state['buckets'])}); Ctrl-C to stop",
-        )
+            f"(buckets: {', '.join(state['buckets'])}); Ctrl-C to stop"
+        ]
         if state.get("dashboard_url"):
-            console.print(f"dashboard: {state['dashboard_url']}")
+            lines.append(f"dashboard: {state['dashboard_url']}")
+        # One write: a Ctrl-C right after the first line can no longer cut the second one off.
+        console.print("\n".join(lines))
 
     stack.serve(settings, on_ready=ready)
     console.print("local stack stopped")

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -194,7 +195,16 @@ def test_foreground_up_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         assert ready.startswith(f"local stack ready at http://127.0.0.1:{port}"), ready
         state = json.loads((tmp_path / "data" / ".csvpipe" / "stack.json").read_text())
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
+        # Read on from the same buffered stream: communicate() would skip what readline() has
+        # already buffered (the dashboard line, when it came in the same read). The watchdog
+        # bounds the reads should the stack not stop.
+        watchdog = threading.Timer(60, process.kill)
+        watchdog.start()
+        try:
+            out, err = process.stdout.read(), process.stderr.read()
+            process.wait()
+        finally:
+            watchdog.cancel()
     finally:
         if process.poll() is None:
             process.kill()
