@@ -19,21 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.load import free_port
+from bench.load import csvpipe, stack_environment
 from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.ingest.upload import upload_file
-from pipeline.settings import Settings, load_settings, replace
+from pipeline.settings import Settings
 
 SAMPLE_SECONDS = 0.1
 POLL_SECONDS = 0.05  # between looks for a run record; bounded by the deadline
@@ -76,9 +73,7 @@ class TreeSampler(threading.Thread):
 
 
 def _csvpipe(*args: str, home: Path, env: dict[str, str]) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args], cwd=home, env=env, capture_output=True, text=True
-    )
+    done = csvpipe(*args, cwd=home, env=env)
     if done.returncode != 0:
         raise SystemExit(f"csvpipe {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
@@ -118,18 +113,7 @@ def _through(clients: Clients, settings: Settings, path: Path, deadline_s: float
 def measure(file: Path, memory_mb: int, small_files: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="csvpipe-e2e-") as tmp:
         home = Path(tmp)
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))},
-            "CSVPIPE_EMULATOR_PORT": str(free_port()),
-            "CSVPIPE_DASHBOARD_PORT": str(free_port()),
-            "CSVPIPE_LAMBDA_TIMEOUT": "900",
-            "CSVPIPE_LAMBDA_MEMORY_MB": str(memory_mb),
-            "CSVPIPE_PERSIST": "false",
-        }
-        settings = load_settings(
-            environ={k: v for k, v in env.items() if k.startswith("CSVPIPE_")}, config_path=None
-        )
-        settings = replace(settings, data_dir=home / "data")
+        env, settings = stack_environment(home, lambda_timeout="900", lambda_memory_mb=str(memory_mb))
         _csvpipe("up", "--detach", home=home, env=env)
         try:
             from emulators.stack import read_state

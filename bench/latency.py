@@ -60,11 +60,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.load import SMALL_ROWS, csvpipe, free_port, stage_seconds
+from bench.load import SMALL_ROWS, csvpipe, stack_environment, stage_seconds
 from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.events import parse_message_body
-from pipeline.settings import Settings, load_settings, replace
+from pipeline.settings import Settings
 
 LATENCY_ROWS = 30
 # werkzeug's request line; colours (ANSI escapes) mark errors and redirects.
@@ -388,17 +388,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="csvpipe-latency-") as tmp:
         home = Path(tmp)
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))},
-            "CSVPIPE_EMULATOR_PORT": str(free_port()),
-            "CSVPIPE_DASHBOARD_PORT": str(free_port()),
-            "CSVPIPE_LAMBDA_CONCURRENCY": str(args.concurrency),
-            "CSVPIPE_PERSIST": "false",
-        }
-        settings = load_settings(
-            environ={k: v for k, v in env.items() if k.startswith("CSVPIPE_")}, config_path=None
-        )
-        settings = replace(settings, data_dir=home / "data")
+        env, settings = stack_environment(home, lambda_concurrency=str(args.concurrency))
         started = csvpipe("up", "--detach", cwd=home, env=env)
         if started.returncode != 0:
             print(started.stderr, file=sys.stderr)

@@ -30,7 +30,7 @@ from pathlib import Path
 from bench.generate import generate, parse_size
 from pipeline import layout, runs
 from pipeline.aws import Clients
-from pipeline.settings import load_settings, replace
+from pipeline.settings import Settings, load_settings, replace
 
 SMALL_ROWS = 5
 
@@ -50,6 +50,21 @@ def csvpipe(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedP
         text=True,
         check=False,
     )
+
+
+def stack_environment(home: Path, **settings: str) -> tuple[dict[str, str], Settings]:
+    """The environment for a stack of its own in ``home`` (free ports, no persistence, no
+    ``CSVPIPE_``/``AWS_`` variables from the caller's), with ``settings`` as ``CSVPIPE_*``
+    variables (``lambda_timeout="900"``), and the settings the stack will read from it."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))},
+        "CSVPIPE_EMULATOR_PORT": str(free_port()),
+        "CSVPIPE_DASHBOARD_PORT": str(free_port()),
+        "CSVPIPE_PERSIST": "false",
+        **{f"CSVPIPE_{name.upper()}": value for name, value in settings.items()},
+    }
+    read = load_settings(environ={k: v for k, v in env.items() if k.startswith("CSVPIPE_")}, config_path=None)
+    return env, replace(read, data_dir=home / "data")
 
 
 def stage_seconds(records: dict[str, dict[str, dict]], stage: str) -> float:
@@ -78,19 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="csvpipe-load-") as tmp:
         home = Path(tmp)
-        port = free_port()
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))},
-            "CSVPIPE_EMULATOR_PORT": str(port),
-            "CSVPIPE_DASHBOARD_PORT": str(free_port()),
-            "CSVPIPE_LAMBDA_TIMEOUT": str(args.lambda_timeout),
-            "CSVPIPE_LAMBDA_CONCURRENCY": str(args.concurrency),
-            "CSVPIPE_PERSIST": "false",
-        }
-        settings = load_settings(
-            environ={k: v for k, v in env.items() if k.startswith("CSVPIPE_")}, config_path=None
+        env, settings = stack_environment(
+            home, lambda_timeout=str(args.lambda_timeout), lambda_concurrency=str(args.concurrency)
         )
-        settings = replace(settings, data_dir=home / "data")
         files: dict[str, Path] = {}
         large_size = parse_size(args.large_size) if args.large_size != "0" else 0
         if large_size:
