@@ -92,16 +92,18 @@ def _on_boundaries(flat: bytes) -> bool:
     return before == fields == after
 
 
-def _count_quoted(path: Path, read_bytes: int = _READ_CHUNK) -> int:
-    """Records of a CSV whose quoted fields all sit between delimiters (RFC 4180, as csvpipe and
-    DuckDB write them), counted on bytes: quoted fields become one NUL, then records are the
-    non-blank lines, as the csv module reads them. Raises _NotPlain on anything else (a NUL or a
+def _count_quoted(path: Path, read_bytes: int = _READ_CHUNK) -> tuple[int, bool]:
+    """Records, and whether a quote character occurs, of a CSV whose quoted fields all sit
+    between delimiters (RFC 4180, as csvpipe and DuckDB write them), counted on bytes in one
+    read: quoted fields become one NUL, then records are the non-blank lines, as the csv module
+    reads them. Raises _NotPlain on anything else (a NUL or a
     lone CR in the text, a quote inside an unquoted field, an unclosed quote). ``read_bytes``: the
     size of each read (tests use tiny reads to cross every boundary)."""
-    records, carry, first = 0, b"", True
+    records, carry, first, quoted = 0, b"", True, False
     with path.open("rb") as handle:
         while True:
             chunk = handle.read(read_bytes)
+            quoted = quoted or b'"' in chunk
             data = carry + chunk
             if first and data.startswith(codecs.BOM_UTF8):
                 data = data[len(codecs.BOM_UTF8) :]
@@ -127,23 +129,23 @@ def _count_quoted(path: Path, read_bytes: int = _READ_CHUNK) -> int:
             records += lines - blank
             carry, first = data[end:], False
             if not chunk:
-                return records
+                return records, quoted
 
 
 def count_rows(path: Path) -> tuple[int, bool]:
     """Rows of a CSV file as the csv module reads them (blank lines are none) and whether any field
     is quoted: counted on bytes (``_count_quoted``), by the csv module only for files quoted in
     ways that count does not model."""
+    try:
+        return _count_quoted(path)
+    except _NotPlain:
+        pass
     quoted = False
     with path.open("rb") as handle:
         while chunk := handle.read(_READ_CHUNK):
             if b'"' in chunk:
                 quoted = True
                 break
-    try:
-        return _count_quoted(path), quoted
-    except _NotPlain:
-        pass
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         return sum(1 for row in csv.reader(handle) if row), quoted
 

@@ -28,7 +28,9 @@ def fast_count(data: bytes, read_bytes: int) -> int | None:
         path.write_bytes(data)
         assert count_rows(path)[0] == csv_module_count(data)  # whichever way count_rows goes
         try:
-            return _count_quoted(path, read_bytes)
+            records, quoted = _count_quoted(path, read_bytes)
+            assert quoted == (b'"' in data)
+            return records
         except _NotPlain:
             return None
 
