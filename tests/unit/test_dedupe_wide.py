@@ -1,4 +1,5 @@
-"""Wide files are deduplicated in Python, others in DuckDB: both must write the same bytes."""
+"""Wide and small files are deduplicated in Python, others in DuckDB: both must write the same
+bytes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,19 @@ import pytest
 from pipeline.preprocess.clean import LINE_COLUMN
 from pipeline.preprocess.dedupe import finish, too_wide
 
-CELLS = ["plain", "with, comma", 'with "quotes"', "two\nlines", " padded ", "", "é ü", "=1+2", "-5"]
+CELLS = [
+    "plain",
+    "with, comma",
+    'with "quotes"',
+    "two\nlines",
+    "#1 hit",
+    "tab\there",
+    " padded ",
+    "",
+    "é ü",
+    "=1+2",
+    "-5",
+]
 
 
 def numbered_file(path: Path, width: int, rows: int) -> list[str]:
@@ -35,6 +48,21 @@ def test_python_and_duckdb_write_the_same_bytes(tmp_path: Path, dedupe: bool) ->
     by_python, by_duckdb = tmp_path / "python.csv", tmp_path / "duckdb.csv"
     written = finish(numbered, by_python, columns, dedupe=dedupe, tmp_dir=tmp_path, memory_mb=16)
     expected = finish(numbered, by_duckdb, columns, dedupe=dedupe, tmp_dir=tmp_path, memory_mb=4096)
-    # The rows' cells repeat every 33 rows, and every fourth row is written twice.
-    assert written == expected == (33 if dedupe else 75)
+    # The rows' cells repeat every 11 rows, and every fourth row is written twice.
+    assert written == expected == (11 if dedupe else 75)
     assert by_python.read_bytes() == by_duckdb.read_bytes()
+
+
+@pytest.mark.parametrize("dedupe", [True, False])
+def test_a_small_file_is_deduplicated_in_python_with_duckdbs_bytes(tmp_path: Path, dedupe: bool) -> None:
+    numbered = tmp_path / "numbered.csv"
+    columns = numbered_file(numbered, 4, 400)
+    small = tmp_path / "small.csv"
+    duck = tmp_path / "duckdb.csv"
+    written = finish(numbered, small, columns, dedupe=dedupe, tmp_dir=tmp_path, memory_mb=512)
+    expected = finish(
+        numbered, duck, columns, dedupe=dedupe, tmp_dir=tmp_path, memory_mb=512, python_max_bytes=-1
+    )
+    assert written == expected == (11 if dedupe else 500)
+    assert small.read_bytes() == duck.read_bytes()
+    assert b'"#1 hit"' in small.read_bytes()  # DuckDB quotes a cell with a #; Python's csv does not
