@@ -219,20 +219,45 @@ def run_local(step: Step, inputs: LocalInputs, settings: Settings, out_dir: Path
         _lock_down(con, readable)
         csv_path, parquet_path = out_dir / f"{step.name}.csv", out_dir / f"{step.name}.parquet"
         try:
-            con.execute(f"CREATE TEMP TABLE __result AS {transform.sql}")
-            (rows,) = con.execute("SELECT count(*) FROM __result").fetchone()
-            columns = [
-                {"name": name, "type": kind} for name, kind, *_ in con.execute("DESCRIBE __result").fetchall()
-            ]
-            con.execute(f"COPY __result TO {literal(str(parquet_path))} (FORMAT parquet)")
-            guarded = _formula_guarded(columns) if settings.csv_formula_guard else "*"
-            con.execute(
-                f"COPY (SELECT {guarded} FROM __result) TO {literal(str(csv_path))} "
-                "(FORMAT csv, HEADER true, DELIMITER ',')"
-            )
+            rows, columns = _write_outputs(con, transform.sql, settings, csv_path, parquet_path)
         except duckdb.Error as exc:
             raise SqlError(sql_error(transform, exc)) from None
     return StepResult(int(rows), columns, csv_path, parquet_path, record)
+
+
+def _describe(con: duckdb.DuckDBPyConnection, source: str) -> list[dict[str, str]]:
+    return [
+        {"name": name, "type": kind}
+        for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    ]
+
+
+def _write_outputs(
+    con: duckdb.DuckDBPyConnection, sql: str, settings: Settings, csv_path: Path, parquet_path: Path
+) -> tuple[int, list[dict[str, str]]]:
+    """Run ``sql`` once into its Parquet, then write the CSV from that Parquet: the result is not
+    held in a table that a large output would spill and read back twice. That needs every column
+    to keep its type in Parquet (a HUGEINT sum becomes a DOUBLE there, and its CSV would read
+    ``45.0``); a result that does not, found from an empty probe, is held in a table instead and
+    both files written from it, so the CSV shows the query's own values either way. Returns the
+    rows and the query's columns."""
+    query = f"({sql}\n)"  # the newline ends a comment on the query's last line
+    columns = _describe(con, query)
+    guarded = _formula_guarded(columns) if settings.csv_formula_guard else "*"
+    csv_options = "(FORMAT csv, HEADER true, DELIMITER ',')"
+    probe = parquet_path.with_name(f"{parquet_path.name}.probe")
+    con.execute(f"COPY (SELECT * FROM {query} LIMIT 0) TO {literal(str(probe))} (FORMAT parquet)")
+    keeps_types = _describe(con, f"read_parquet({literal(str(probe))})") == columns
+    probe.unlink()
+    if keeps_types:
+        (rows,) = con.execute(f"COPY {query} TO {literal(str(parquet_path))} (FORMAT parquet)").fetchone()
+        source = f"read_parquet({literal(str(parquet_path))})"
+    else:
+        con.execute(f"CREATE TEMP TABLE __result AS {sql}")
+        (rows,) = con.execute(f"COPY __result TO {literal(str(parquet_path))} (FORMAT parquet)").fetchone()
+        source = "__result"
+    con.execute(f"COPY (SELECT {guarded} FROM {source}) TO {literal(str(csv_path))} {csv_options}")
+    return int(rows), columns
 
 
 def run_step(
@@ -258,17 +283,21 @@ def run_step(
 # A cell a spreadsheet would run as a formula: it starts with = + - @, a tab or a carriage
 # return (OWASP's list), and is not simply a number such as -5. By code point: ord() is seven times
 # cheaper than a regular expression, and the guard runs on every text cell of every output.
-_FORMULA_STARTS = ", ".join(str(ord(c)) for c in "=+-@\t\r")
-_FORMULA = f"ord({{c}}) IN ({_FORMULA_STARTS}) AND TRY_CAST({{c}} AS DOUBLE) IS NULL"
+# Comparisons joined by OR, not an IN list: DuckDB plans ``IN (six constants)`` as a join, whose
+# output comes in any order, and the CSV of an ordered result would lose its order.
+_FORMULA_STARTS = " OR ".join(f"ord({{c}}) = {ord(c)}" for c in "=+-@\t\r")
+_FORMULA = f"({_FORMULA_STARTS}) AND TRY_CAST({{c}} AS DOUBLE) IS NULL"
 
 
 def _formula_guarded(columns: list[dict[str, str]]) -> str:
-    """The select list writing text columns with a leading ' before formula-like cells."""
+    """The select list writing text columns (VARCHAR, and ENUM: text in the CSV too) with a
+    leading ' before formula-like cells."""
     items = []
     for column in columns:
         c = identifier(column["name"])
-        if column["type"] == "VARCHAR":
-            items.append(f"CASE WHEN {_FORMULA.format(c=c)} THEN '''' || {c} ELSE {c} END AS {c}")
+        if column["type"] == "VARCHAR" or column["type"].startswith("ENUM("):
+            text = f"{c}::VARCHAR"
+            items.append(f"CASE WHEN {_FORMULA.format(c=text)} THEN '''' || {text} ELSE {text} END AS {c}")
         else:
             items.append(c)
     return ", ".join(items)
