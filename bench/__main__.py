@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"{k} {v:.2f} s" for k, v in stages.items() if v is not None)
             + " (run records; the Lambda's "
             + ", ".join(f"{k} {v:.2f} s" for k, v in e2e["large"].get("lambda_steps", {}).items())
+            + "; the transforms' "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in e2e["large"].get("transform_steps", {}).items())
             + f"); the stack's process tree peaked at {e2e['peak_tree_mib']:.0f} MiB, "
             f"{e2e['peak_emulator_mib']:.0f} MiB of it the emulator holding the objects in memory"
         )

@@ -78,6 +78,15 @@ def _csvpipe(*args: str, home: Path, env: dict[str, str]) -> None:
         raise SystemExit(f"csvpipe {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
 
+def _summed_timings(outputs: list[dict[str, Any]]) -> dict[str, float]:
+    """The transform outputs' step seconds (fetch, run, publish), summed over the outputs."""
+    summed: dict[str, float] = {}
+    for output in outputs:
+        for step, seconds in output.get("timings", {}).items():
+            summed[step] = summed.get(step, 0.0) + seconds
+    return summed
+
+
 def _through(clients: Clients, settings: Settings, path: Path, deadline_s: float) -> dict[str, Any]:
     """Upload ``path`` and wait for its transform record: seconds, and each stage's record."""
     started = time.perf_counter()
@@ -106,6 +115,7 @@ def _through(clients: Clients, settings: Settings, path: Path, deadline_s: float
         "upload_seconds": uploaded_at - started,
         "stages": {stage: record.get("seconds") for stage, record in records.items()},
         "lambda_steps": records["preprocess"].get("timings", {}),
+        "transform_steps": _summed_timings(records["transform"].get("outputs", [])),
         "rows": records["preprocess"].get("rows", {}),
     }
 

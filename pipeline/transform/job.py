@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,9 +266,16 @@ def run_step(
 ) -> dict[str, Any]:
     """Run one transform and publish its output; the summary for its run record."""
     watch = runs.Stopwatch()
+    began = time.perf_counter()
     inputs = fetch_inputs(step, settings, s3, glue, work_dir, references)
+    fetched = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="csvpipe-job-") as tmp:
         result = run_local(step, inputs, settings, Path(tmp))
+        ran = time.perf_counter()
+        # Seconds per step: fetch (catalog and downloads), run (the SQL, both files written),
+        # publish (uploads; known once the output's own run record is written, so the stage's
+        # record has it, not that one).
+        timings = {"fetch": round(fetched - began, 3), "run": round(ran - fetched, 3)}
         record = {
             "transform": step.name,
             "sql_file": str(step.transform.path),
@@ -275,9 +283,11 @@ def run_step(
             "rows": result.rows,
             "columns": result.columns,
             "started_at": watch.started_at,
+            "timings": timings,
         }
         record["seconds"] = watch.seconds()
-        return publish_output(s3, settings.final_bucket, step.name, result.csv, result.parquet, record)
+        published = publish_output(s3, settings.final_bucket, step.name, result.csv, result.parquet, record)
+        return {**published, "timings": {**timings, "publish": round(time.perf_counter() - ran, 3)}}
 
 
 # A cell a spreadsheet would run as a formula: it starts with = + - @, a tab or a carriage

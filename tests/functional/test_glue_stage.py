@@ -65,6 +65,9 @@ def test_transforms_publish_csv_and_manifest_and_a_bad_one_fails_alone(
 
     assert result["status"] == "failed"
     assert [o["output"] for o in result["outputs"]] == ["totals"]
+    (totals,) = result["outputs"]
+    assert set(totals["timings"]) == {"fetch", "run", "publish"}
+    assert all(seconds >= 0 for seconds in totals["timings"].values())
     assert result["skipped"] == [{"transform": "waiting", "reason": "waiting for table(s) customers"}]
     (error,) = result["errors"]
     assert error["transform"] == "broken" and "broken.sql" in error["error"]
