@@ -238,22 +238,30 @@ def _describe(con: duckdb.DuckDBPyConnection, source: str) -> list[dict[str, str
     ]
 
 
+# Types whose values Parquet changes though their type reads back the same: an INTERVAL is kept
+# in milliseconds (01:00:00.249875 becomes 01:00:00.249), a TIMETZ in UTC (12:00:00+05 becomes
+# 07:00:00+00).
+_PARQUET_LOSES = re.compile(r"\bINTERVAL\b|\bTIME WITH TIME ZONE\b")
+
+
 def _write_outputs(
     con: duckdb.DuckDBPyConnection, sql: str, settings: Settings, csv_path: Path, parquet_path: Path
 ) -> tuple[int, list[dict[str, str]]]:
     """Run ``sql`` once into its Parquet, then write the CSV from that Parquet: the result is not
     held in a table that a large output would spill and read back twice. That needs every column
-    to keep its type in Parquet (a HUGEINT sum becomes a DOUBLE there, and its CSV would read
-    ``45.0``); a result that does not, found from an empty probe, is held in a table instead and
-    both files written from it, so the CSV shows the query's own values either way. Returns the
-    rows and the query's columns."""
+    to keep its values in Parquet (a HUGEINT sum becomes a DOUBLE there, and its CSV would read
+    ``45.0``; an INTERVAL loses its microseconds); a result that does not, found from an empty
+    probe and ``_PARQUET_LOSES``, is held in a table instead and both files written from it, so
+    the CSV shows the query's own values either way. Returns the rows and the query's columns."""
     query = f"({sql}\n)"  # the newline ends a comment on the query's last line
     columns = _describe(con, query)
     guarded = _formula_guarded(columns) if settings.csv_formula_guard else "*"
     csv_options = "(FORMAT csv, HEADER true, DELIMITER ',')"
     probe = parquet_path.with_name(f"{parquet_path.name}.probe")
     con.execute(f"COPY (SELECT * FROM {query} LIMIT 0) TO {literal(str(probe))} (FORMAT parquet)")
-    keeps_types = _describe(con, f"read_parquet({literal(str(probe))})") == columns
+    keeps_types = _describe(con, f"read_parquet({literal(str(probe))})") == columns and not any(
+        _PARQUET_LOSES.search(column["type"]) for column in columns
+    )
     probe.unlink()
     if keeps_types:
         (rows,) = con.execute(f"COPY {query} TO {literal(str(parquet_path))} {PARQUET}").fetchone()

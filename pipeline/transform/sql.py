@@ -27,9 +27,32 @@ class Transform:
     first_line: int = 1  # the file's line where ``sql`` starts, for errors that name a line
 
 
+def _without_final_semicolons(sql: str) -> str:
+    """``sql`` without the semicolons that end it, and the comments after them: the job wraps the
+    query in brackets (``COPY (...) TO``), where ``SELECT 1; -- note`` would not parse."""
+    data = sql.encode()
+    try:
+        tokens = duckdb.tokenize(sql)
+    except duckdb.Error:
+        return sql  # the parser names the problem
+    # Offsets in bytes; a token runs to the next one's start.
+    ends = [start for start, _ in tokens[1:]] + [len(data)]
+    kept = [(start, end, kind) for (start, kind), end in zip(tokens, ends, strict=True)]
+    while kept:
+        start, end, kind = kept[-1]
+        if kind == duckdb.token_type.comment:
+            kept.pop()
+        elif kind == duckdb.token_type.operator and data[start:end].strip() == b";":
+            kept.pop()
+            data = data[:start]
+        else:
+            break
+    return data.decode().strip()
+
+
 def parse_transform(path: Path) -> Transform:
     text = path.read_text(encoding="utf-8")
-    sql = text.strip().rstrip(";").strip()
+    sql = _without_final_semicolons(text.strip())
     first_line = text[: len(text) - len(text.lstrip())].count("\n") + 1
     name = snake_case(path.stem)
     if not name:

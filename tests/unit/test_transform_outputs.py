@@ -52,6 +52,12 @@ def test_a_row_level_result_keeps_its_order_and_guards_formulas(tmp_path: Path) 
     [
         # sum of a BIGINT is a HUGEINT, which Parquet stores as a DOUBLE: the CSV must still say 6.
         ("SELECT sum(id) AS total, count(*) AS movies FROM movies", "total,movies\n6,3\n"),
+        # Parquet keeps an INTERVAL in milliseconds and a TIMETZ in UTC, with the same types.
+        (
+            "SELECT TIMESTAMP '2024-01-01 10:00:00.250' - TIMESTAMP '2024-01-01 09:00:00.000125' AS took, "
+            "'12:00:00+05'::TIMETZ AS at FROM movies WHERE id = 1",
+            "took,at\n01:00:00.249875,12:00:00+05\n",
+        ),
         # An ENUM is text in Parquet and in the CSV: guarded too.
         (
             "SELECT name::ENUM('Heat', '=HYPERLINK(1)', 'Alien') AS name FROM movies WHERE id = 2",
@@ -73,3 +79,8 @@ def test_a_large_result_keeps_its_order_in_the_csv(tmp_path: Path) -> None:
     csv, _, count, _ = run(tmp_path, "SELECT id, name FROM movies ORDER BY id DESC", rows)
     ids = [int(line.split(",")[0]) for line in csv.splitlines()[1:]]
     assert count == 200_000 and ids == sorted(ids, reverse=True)
+
+
+def test_a_final_semicolon_and_comment_are_allowed(tmp_path: Path) -> None:
+    csv, _, rows, _ = run(tmp_path, "SELECT id FROM movies ORDER BY id DESC; -- newest first\n/* done */\n")
+    assert csv == "id\n3\n2\n1\n" and rows == 3
