@@ -105,14 +105,16 @@ def _count_quoted(path: Path, read_bytes: int = _READ_CHUNK) -> tuple[int, bool]
     reads them. Raises _NotPlain on anything else (a NUL or a
     lone CR in the text, a quote inside an unquoted field, an unclosed quote). ``read_bytes``: the
     size of each read (tests use tiny reads to cross every boundary)."""
-    records, carry, first, quoted = 0, b"", True, False
+    records, carry, bom_pending, quoted = 0, b"", True, False
     with path.open("rb") as handle:
         while True:
             chunk = handle.read(read_bytes)
             quoted = quoted or b'"' in chunk
             data = carry + chunk
-            if first and data.startswith(codecs.BOM_UTF8):
-                data = data[len(codecs.BOM_UTF8) :]
+            # One BOM at the file's start is not text (utf-8-sig); known once three bytes are in.
+            bom = codecs.BOM_UTF8
+            if bom_pending and (len(data) >= len(bom) or not chunk or not bom.startswith(data)):
+                data, bom_pending = data.removeprefix(bom), False
             end = len(data) if not chunk else data.rfind(b"\n") + 1
             if end == 0 and chunk:
                 carry = data  # no line end yet: read on
@@ -135,7 +137,7 @@ def _count_quoted(path: Path, read_bytes: int = _READ_CHUNK) -> tuple[int, bool]
             if b"\n\n" in flat or b"\n\r\n" in flat:  # rare: the regular expression is slow
                 blank += len(_BLANK_AFTER_LINE_END.findall(flat))
             records += lines - blank
-            carry, first = data[end:], False
+            carry = data[end:]
             if not chunk:
                 return records, quoted
 

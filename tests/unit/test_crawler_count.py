@@ -64,3 +64,9 @@ def test_any_bytes_are_counted_exactly_or_left_to_the_csv_module(data: bytes, re
 def test_the_fast_count_takes_what_csvpipe_writes() -> None:
     data = b'movie_id,title\n1,"Heat, The (1995)"\n2,"Two\nLines"\n\n3,"say ""hi"""\n4,plain\n'
     assert fast_count(data, 5) == 5  # the header and four records
+
+
+def test_only_the_first_bom_is_left_out() -> None:
+    for data in (b"\xef\xbb\xbf\xef\xbb\xbf", b"\xef\xbb\xbf\xef\xbb\xbfa,b\n1,2\n", b"\xef\xbb\xbf"):
+        for read_bytes in READS:
+            assert fast_count(data, read_bytes) in (None, csv_module_count(data)), (data, read_bytes)
