@@ -56,7 +56,9 @@ class EventSource:
         self._idle: queue.LifoQueue[LocalLambda] = queue.LifoQueue()
         for function in reversed(self.functions):
             self._idle.put(function)
-        self._pool = ThreadPoolExecutor(max_workers=len(self.functions), thread_name_prefix="invoke")
+        # Two threads per environment: one can delete its message and pass its result on while
+        # the environment, free again, runs the next event on another.
+        self._pool = ThreadPoolExecutor(max_workers=2 * len(self.functions), thread_name_prefix="invoke")
         # One permit per environment: ``run`` receives only what idle environments can take now.
         self._free = threading.Semaphore(len(self.functions))
         self._lock = threading.Lock()
@@ -80,16 +82,27 @@ class EventSource:
             done.result()
         return len(messages)
 
-    def _on_idle_function(self, message: dict[str, Any]) -> None:
+    def _on_idle_function(self, message: dict[str, Any], on_free: Callable[[], None] = lambda: None) -> None:
+        """Handle ``message`` on an idle environment; ``on_free`` is called once the environment
+        is idle again, which is before the message is deleted and its result passed on."""
         if self.stopping.is_set():
+            on_free()
             return  # left on the queue: handed out again after its visibility timeout
         function = self._idle.get()
-        try:
-            self._handle(message, function)
-        finally:
-            self._idle.put(function)
+        freed = threading.Event()
 
-    def _handle(self, message: dict[str, Any], function: LocalLambda) -> None:
+        def free() -> None:
+            if not freed.is_set():
+                freed.set()
+                self._idle.put(function)
+                on_free()
+
+        try:
+            self._handle(message, function, free)
+        finally:
+            free()
+
+    def _handle(self, message: dict[str, Any], function: LocalLambda, free: Callable[[], None]) -> None:
         try:
             records = parse_message_body(message["Body"])
         except UserInputError as exc:
@@ -100,6 +113,7 @@ class EventSource:
             self._delete(message)
             return
         invocation = function.invoke(json.loads(message["Body"]))
+        free()
         if invocation.ok:
             self._delete(message)
             for result in (invocation.payload or {}).get("records", []):
@@ -164,13 +178,12 @@ class EventSource:
 
     def _handle_reserved(self, message: dict[str, Any]) -> None:
         try:
-            self._on_idle_function(message)
+            self._on_idle_function(message, on_free=self._free.release)
         except Exception:  # the emulator went away mid-way: the message comes back after its timeout
             log.exception("event source: handling message %s failed", message.get("MessageId"))
         finally:
             with self._lock:
                 self._in_flight -= 1
-            self._free.release()
 
     def run(self, wait_seconds: int = 1) -> None:
         """Poll until ``stop()``; errors reaching the emulator are logged, not fatal."""
