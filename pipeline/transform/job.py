@@ -9,7 +9,6 @@ A failing transform stops the transforms that read its output, not the others.
 from __future__ import annotations
 
 import csv
-import glob
 import hashlib
 import json
 import logging
@@ -120,20 +119,40 @@ def fetch_inputs(
     )
 
 
+# Hex digits of a Parquet copy's version in its name.
+_VERSION_CHARS = 16
+
+
 def _struct(types: dict[str, str]) -> str:
     return "{" + ", ".join(f"{literal(n)}: {literal(t)}" for n, t in types.items()) + "}"
 
 
-def _columnar_copy(con: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str]) -> Path:
+def _copies_in(folder: Path) -> dict[str, list[Path]]:
+    """The Parquet copies in ``folder`` (``<file>.<version>.parquet``), by the file they copy: one
+    listing of the folder for all its files, as a listing per file made a pass over many small
+    files quadratic."""
+    copies: dict[str, list[Path]] = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            source, dot, version = entry.name.removesuffix(".parquet").rpartition(".")
+            if dot and entry.name.endswith(".parquet") and len(version) == _VERSION_CHARS:
+                copies.setdefault(source, []).append(folder / entry.name)
+    return copies
+
+
+def _columnar_copy(
+    con: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str], existing: list[Path]
+) -> Path:
     """A Parquet copy of one of a table's CSV files, read with the catalog's types, beside it: made
     once per version of the file and of the types, so the transforms of this run and of later runs
-    read columns instead of parsing the CSV again (most read the same table)."""
+    read columns instead of parsing the CSV again (most read the same table). ``existing``: the
+    file's copies when the folder was listed; the stale ones are removed."""
     stat = path.stat()
     version = json.dumps([stat.st_size, stat.st_mtime_ns, types]).encode()
-    target = path.with_name(f"{path.name}.{hashlib.sha256(version).hexdigest()[:16]}.parquet")
+    target = path.with_name(f"{path.name}.{hashlib.sha256(version).hexdigest()[:_VERSION_CHARS]}.parquet")
     if target.exists():
         return target
-    for stale in path.parent.glob(f"{glob.escape(path.name)}.*.parquet"):
+    for stale in existing:
         stale.unlink(missing_ok=True)
     with path.open(encoding="utf-8-sig", newline="") as handle:
         header = next(csv.reader(handle), [])
@@ -154,14 +173,18 @@ def _catalog_view(con: duckdb.DuckDBPyConnection, name: str, table: CatalogInput
     Parquet copies)."""
     columns = {n: duckdb_type(t) for n, t in table.columns.items()}
     partitions = {n: duckdb_type(t) for n, t in table.partitions.items()}
-    copies = [_columnar_copy(con, path, columns) for path in table.paths]
-    files = ", ".join(literal(str(p.resolve())) for p in copies)
+    folders = {folder: (folder.resolve(), _copies_in(folder)) for folder in {p.parent for p in table.paths}}
+    files = []
+    for path in table.paths:
+        resolved, copies = folders[path.parent]
+        copy = _columnar_copy(con, path, columns, copies.get(path.name, []))
+        files.append(literal(str(resolved / copy.name)))
     # By name, not by position: the files of a dataset may order their columns differently,
     # or lack a column added later (NULL there). Hive folders (year=2024/) give the partitions.
     hive = f", hive_partitioning = true, hive_types = {_struct(partitions)}" if partitions else ""
     selected = ", ".join(identifier(n) for n in [*columns, *partitions])
     con.execute(
-        f"CREATE VIEW {identifier(name)} AS SELECT {selected} FROM read_parquet([{files}], "
+        f"CREATE VIEW {identifier(name)} AS SELECT {selected} FROM read_parquet([{', '.join(files)}], "
         f"union_by_name = true{hive})"
     )
     return {"kind": "catalog", "location": table.location, "files": len(table.paths)}
