@@ -17,6 +17,7 @@ import logging
 import queue
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ log = logging.getLogger("csvpipe.glue")
 # (pipeline.deploy.plan.EVENT_BATCH_WINDOW).
 BATCH_WINDOW_SECONDS = 5.0
 MORE_COMING_RECHECK = 0.05
+RECORD_WRITERS = 4  # PUTs of a batch's run records at once
 
 
 def _stage_error(stage: str, exc: Exception) -> str:
@@ -41,6 +43,15 @@ def _stage_error(stage: str, exc: Exception) -> str:
     if not isinstance(exc, CsvpipeError):
         log.exception("%s stage failed unexpectedly", stage)
     return failure_text(stage, exc)
+
+
+def _write_records(
+    clients: Clients, bucket: str, run_ids: list[str], stage: str, record: dict[str, Any]
+) -> None:
+    """``record`` as the ``stage`` record of every run of a batch, several PUTs at a time: one
+    after another, they took a third of the Glue stand-in's time in a burst of small files."""
+    with ThreadPoolExecutor(max_workers=RECORD_WRITERS, thread_name_prefix="records") as pool:
+        list(pool.map(lambda run: runs.write_stage_record(clients.s3, bucket, run, stage, record), run_ids))
 
 
 def after_preprocess(clients: Clients, result: dict[str, Any], work_dir: Path) -> None:
@@ -64,8 +75,7 @@ def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work
         except Exception as exc:
             crawl = {"status": "failed", "error": _stage_error("crawl", exc)}
         crawl.update(started_at=watch.started_at, seconds=watch.seconds(), batch=len(run_ids))
-        for run in run_ids:
-            runs.write_stage_record(clients.s3, bucket, run, "crawl", crawl)
+        _write_records(clients, bucket, run_ids, "crawl", crawl)
         if crawl["status"] == "ok":
             crawled[dataset] = run_ids
     if not crawled:
@@ -84,9 +94,9 @@ def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work
             "errors": [{"error": _stage_error("transform", exc)}],
         }
     transform.update(started_at=watch.started_at, seconds=watch.seconds())
-    for run_ids in crawled.values():
-        for run in run_ids:
-            runs.write_stage_record(clients.s3, bucket, run, "transform", transform)
+    _write_records(
+        clients, bucket, [run for run_ids in crawled.values() for run in run_ids], "transform", transform
+    )
 
 
 class GlueScheduler:
