@@ -2,7 +2,7 @@
 
 Why: the preprocess and transform benchmarks time each stage's code on local files; users wait for
 the whole path, which adds the emulator's transfers (the upload is one PUT, the Lambda's and the
-job's downloads single GETs: ``pipeline.storage.SINGLE_GET``), the event source, the catalog and
+job's downloads single GETs: ``pipeline.storage.download``), the event source, the catalog and
 the publishing. Run as a child by ``python -m bench`` (or alone):
 
     python -m bench.e2e --file bench/out/movies-100MB.csv --result /tmp/e2e.json

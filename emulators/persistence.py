@@ -26,7 +26,7 @@ from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.provision import ensure_bucket
 from pipeline.sample_events import s3_put_event
-from pipeline.storage import SINGLE_GET, local_relative
+from pipeline.storage import download, local_relative
 
 MANIFEST = "objects.json"
 CATALOG = "glue.json"
@@ -89,12 +89,10 @@ def _snapshot_bucket(s3: Any, bucket: str, folder: Path) -> None:
                 relative = str(local_relative(key))
                 target = folder / "objects" / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
-                partial = target.with_name(target.name + ".part")
                 try:
-                    s3.download_file(bucket, key, str(partial), Config=SINGLE_GET)
+                    download(s3, bucket, key, target)
                 except s3.exceptions.ClientError:
                     continue  # deleted since it was listed
-                os.replace(partial, target)
                 content_type = s3.head_object(Bucket=bucket, Key=key).get("ContentType", "")
                 entry = {"etag": etag, "file": relative, "content_type": content_type}
             current[key] = entry

@@ -30,7 +30,7 @@ from pipeline.errors import CsvpipeError, failure_text
 from pipeline.publish.writer import publish_output
 from pipeline.settings import Settings
 from pipeline.sqltext import identifier, literal
-from pipeline.storage import head, mirror_prefix, split_s3_uri
+from pipeline.storage import download, head, mirror_prefix, split_s3_uri
 from pipeline.transform.dag import Step, plan
 from pipeline.transform.exceptions import MissingTable, SqlError
 from pipeline.transform.sql import Transform, discover, reference_tables
@@ -95,7 +95,7 @@ def _output_input(name: str, settings: Settings, s3: Any, work_dir: Path) -> tup
     key = layout.final_parquet_key(name)
     local = work_dir / settings.final_bucket / key
     local.parent.mkdir(parents=True, exist_ok=True)
-    s3.download_file(settings.final_bucket, key, str(local))
+    download(s3, settings.final_bucket, key, local)
     return f"s3://{settings.final_bucket}/{key}", local
 
 
