@@ -71,6 +71,7 @@ class _Lines:
 # whose neighbours then show whether the field sat between delimiters, as RFC 4180 has it.
 _QUOTED = re.compile(rb'"[^"]*(?:""[^"]*)*"')
 _BLANK_AFTER_LINE_END = re.compile(rb"(?<=\n)\r?\n")
+_BOM = codecs.BOM_UTF8
 
 
 class _NotPlain(Exception):
@@ -112,9 +113,8 @@ def _count_quoted(path: Path, read_bytes: int = _READ_CHUNK) -> tuple[int, bool]
             quoted = quoted or b'"' in chunk
             data = carry + chunk
             # One BOM at the file's start is not text (utf-8-sig); known once three bytes are in.
-            bom = codecs.BOM_UTF8
-            if bom_pending and (len(data) >= len(bom) or not chunk or not bom.startswith(data)):
-                data, bom_pending = data.removeprefix(bom), False
+            if bom_pending and (len(data) >= len(_BOM) or not chunk or not _BOM.startswith(data)):
+                data, bom_pending = data.removeprefix(_BOM), False
             end = len(data) if not chunk else data.rfind(b"\n") + 1
             if end == 0 and chunk:
                 carry = data  # no line end yet: read on
