@@ -212,18 +212,12 @@ def test_run_keeps_the_bound_and_handles_every_message_once(settings: Settings, 
 
 def test_one_file_at_a_time_reuses_the_warm_environment(settings: Settings, tmp_path: Path) -> None:
     """As Lambda reuses a warm environment: a second one starts only when the first is busy."""
-    clients = Clients(settings)
-    queue = provision(clients)
-    overlap = tmp_path / "running"
-    overlap.mkdir()
-    functions = [probe(settings, tmp_path, overlap, n) for n in range(2)]
-    results: list[dict] = []
-    source = EventSource(clients, queue.url, functions, on_result=results.append)
+    clients, functions, seen, source = probed_source(settings, tmp_path)
     try:
         source.poll_once(wait_seconds=1)  # S3's test event, sent when the notification was set
         for i in range(3):
             clients.s3.put_object(Bucket=settings.raw_bucket, Key=f"m/{i}.csv", Body=b"id\n1\n")
-            poll_until(source, lambda n=i: len(results) > n, f"invocation {i}")
+            poll_until(source, lambda n=i: len(seen) > n, f"invocation {i}")
     finally:
         source.stop()
         pids = [function.pid for function in functions]
