@@ -71,13 +71,7 @@ class EventSource:
 
     def poll_once(self, wait_seconds: int = 1) -> int:
         """Receive one batch and handle it; the number of messages handled."""
-        response = self.clients.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=MAX_BATCH,
-            WaitTimeSeconds=wait_seconds,
-            AttributeNames=["ApproximateReceiveCount"],
-        )
-        messages = response.get("Messages", [])
+        messages = self._receive(MAX_BATCH, wait_seconds)
         for done in [self._pool.submit(self._on_idle_function, message) for message in messages]:
             done.result()
         return len(messages)
@@ -159,6 +153,15 @@ class EventSource:
                 },
             )
 
+    def _receive(self, count: int, wait_seconds: int) -> list[dict[str, Any]]:
+        """Up to ``count`` messages, with how many times each was received (for the retries)."""
+        return self.clients.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["ApproximateReceiveCount"],
+        ).get("Messages", [])
+
     def _delete(self, message: dict[str, Any]) -> None:
         self.clients.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
@@ -192,12 +195,7 @@ class EventSource:
             if not reserved:
                 return
             try:
-                messages = self.clients.sqs.receive_message(
-                    QueueUrl=self.queue_url,
-                    MaxNumberOfMessages=reserved,
-                    WaitTimeSeconds=wait_seconds,
-                    AttributeNames=["ApproximateReceiveCount"],
-                ).get("Messages", [])
+                messages = self._receive(reserved, wait_seconds)
             except Exception:
                 self._release(reserved)
                 if self.stopping.is_set():
