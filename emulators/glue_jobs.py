@@ -25,6 +25,7 @@ from pipeline import runs
 from pipeline.aws import Clients
 from pipeline.catalog.crawler import crawl_dataset
 from pipeline.errors import CsvpipeError, failure_text
+from pipeline.storage import Mirror
 from pipeline.transform.dag import downstream_of, reading
 from pipeline.transform.job import load_plan, run_steps
 
@@ -68,10 +69,15 @@ def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work
         if result.get("status") == "ok":
             by_dataset.setdefault(result["dataset"], []).append(result["run_id"])
     crawled: dict[str, list[str]] = {}
+    # One listing of each dataset for the pass: its crawl and its transforms read the same files.
+    mirror = Mirror(clients.s3, work_dir)
     for dataset, run_ids in by_dataset.items():
         watch = runs.Stopwatch()
         try:
-            crawl = {"status": "ok", **crawl_dataset(dataset, settings, clients.s3, clients.glue, work_dir)}
+            crawl = {
+                "status": "ok",
+                **crawl_dataset(dataset, settings, clients.s3, clients.glue, work_dir, mirror),
+            }
         except Exception as exc:
             crawl = {"status": "failed", "error": _stage_error("crawl", exc)}
         crawl.update(started_at=watch.started_at, seconds=watch.seconds(), batch=len(run_ids))
@@ -85,7 +91,7 @@ def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work
     try:
         steps, references = load_plan(settings)
         chosen = downstream_of(steps, [s.name for d in crawled for s in reading(steps, d)])
-        transform = run_steps(chosen, settings, clients.s3, clients.glue, work_dir, references)
+        transform = run_steps(chosen, settings, clients.s3, clients.glue, work_dir, references, mirror)
     except Exception as exc:
         transform = {
             "status": "failed",

@@ -127,6 +127,26 @@ def mirror_prefix(s3: Any, bucket: str, prefix: str, root: Path) -> list[Path]:
     return paths
 
 
+class Mirror:
+    """``mirror_prefix`` for one pass over the data: each prefix is listed and brought up to date
+    once, then every reader of the pass gets the same files.
+
+    Why: the crawl and each transform reading a dataset listed it again, and a listing costs the
+    emulator and the client about 0.2 ms of CPU per object (0.2 s for 1,000 files), so every pass
+    over a dataset of N files paid for (1 + transforms) listings of N objects. One listing also means
+    the transforms read the files the crawl saw, not files that landed after it."""
+
+    def __init__(self, s3: Any, root: Path) -> None:
+        self.s3, self.root = s3, root
+        self._listed: dict[tuple[str, str], list[Path]] = {}
+
+    def prefix(self, bucket: str, prefix: str) -> list[Path]:
+        """Local copies of the objects under ``prefix``, as its first listing in this pass found them."""
+        if (bucket, prefix) not in self._listed:
+            self._listed[bucket, prefix] = mirror_prefix(self.s3, bucket, prefix, self.root)
+        return list(self._listed[bucket, prefix])
+
+
 def split_s3_uri(uri: str) -> tuple[str, str]:
     """``s3://bucket/a/b/`` -> ``("bucket", "a/b/")``."""
     if not uri.startswith("s3://"):

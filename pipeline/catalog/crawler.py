@@ -34,7 +34,7 @@ from pipeline.catalog.plan import (
 )
 from pipeline.errors import CatalogError, StackError
 from pipeline.settings import Settings
-from pipeline.storage import MISSING_BUCKET_CODE, error_code, mirror_prefix
+from pipeline.storage import MISSING_BUCKET_CODE, Mirror, error_code
 
 # Preprocessing keeps fields of up to 16 MiB (pipeline.preprocess.clean.MAX_FIELD_CHARS) and sets
 # the csv module's process-wide limit to that; the crawler only makes sure it is at least that.
@@ -314,13 +314,22 @@ def _notes(
 
 
 def plan_with_facts(
-    dataset: str, settings: Settings, s3: Any, glue: Any, work_dir: Path, options: CrawlerOptions
+    dataset: str,
+    settings: Settings,
+    s3: Any,
+    glue: Any,
+    work_dir: Path,
+    options: CrawlerOptions,
+    mirror: Mirror | None = None,
 ) -> tuple[TablePlan, dict[str, Any]]:
-    """The plan for one dataset and the facts of the crawl (files, rows read) for its record."""
+    """The plan for one dataset and the facts of the crawl (files, rows read) for its record.
+    The files come from ``mirror`` (the pass's, shared with its transforms) or a mirror of the
+    crawl's own in ``work_dir``."""
     bucket = settings.processed_bucket
     prefix = layout.dataset_prefix(dataset)
-    paths = mirror_prefix(s3, bucket, prefix, work_dir)
-    root = work_dir / bucket / prefix
+    mirror = mirror or Mirror(s3, work_dir)
+    paths = mirror.prefix(bucket, prefix)
+    root = mirror.root / bucket / prefix
     keyed = [(path.relative_to(root).as_posix(), path) for path in paths]
     skipped = [key for key, _ in keyed if not layout.is_csv_key(key)]
     keyed = [(key, path) for key, path in keyed if layout.is_csv_key(key)]
@@ -456,12 +465,14 @@ def crawl(
     *,
     full_scan: bool = False,
     dry_run: bool = False,
+    mirror: Mirror | None = None,
 ) -> tuple[TablePlan, dict[str, Any]]:
     """Plan (and unless ``dry_run`` apply) the catalog change for one dataset: the plan and the
     crawl record (the plan's decision and changes, the crawl's facts, what was applied)."""
     options = crawler_options(settings, full_scan=full_scan)
+    mirror = mirror or Mirror(s3, work_dir)
     for attempt in (1, 2):
-        plan, facts = plan_with_facts(dataset, settings, s3, glue, work_dir, options)
+        plan, facts = plan_with_facts(dataset, settings, s3, glue, work_dir, options, mirror)
         if dry_run:
             return plan, {**plan_record(plan), **facts, "dry_run": True, "applied": None}
         try:
@@ -474,6 +485,8 @@ def crawl(
     raise AssertionError("unreachable")
 
 
-def crawl_dataset(dataset: str, settings: Settings, s3: Any, glue: Any, work_dir: Path) -> dict[str, Any]:
+def crawl_dataset(
+    dataset: str, settings: Settings, s3: Any, glue: Any, work_dir: Path, mirror: Mirror | None = None
+) -> dict[str, Any]:
     """The crawl after a preprocess (emulators.glue_jobs): apply the plan, return its record."""
-    return crawl(dataset, settings, s3, glue, work_dir)[1]
+    return crawl(dataset, settings, s3, glue, work_dir, mirror=mirror)[1]

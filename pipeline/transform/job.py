@@ -30,7 +30,7 @@ from pipeline.errors import CsvpipeError, failure_text
 from pipeline.publish.writer import publish_output
 from pipeline.settings import Settings
 from pipeline.sqltext import identifier, literal
-from pipeline.storage import download, head, mirror_prefix, split_s3_uri
+from pipeline.storage import Mirror, download, head, split_s3_uri
 from pipeline.transform.dag import Step, plan
 from pipeline.transform.exceptions import MissingTable, SqlError
 from pipeline.transform.sql import Transform, discover, reference_tables
@@ -78,11 +78,11 @@ class StepResult:
     inputs: dict[str, dict[str, Any]]  # for the run record
 
 
-def _catalog_input(name: str, table: dict[str, Any], s3: Any, work_dir: Path) -> CatalogInput:
-    """A catalog table's files mirrored into ``work_dir`` (only what changed is downloaded)."""
+def _catalog_input(name: str, table: dict[str, Any], mirror: Mirror) -> CatalogInput:
+    """A catalog table's files, mirrored (only what changed is downloaded)."""
     storage = table["StorageDescriptor"]
     bucket, prefix = split_s3_uri(storage["Location"])
-    paths = mirror_prefix(s3, bucket, prefix, work_dir)
+    paths = mirror.prefix(bucket, prefix)
     if not paths:
         raise MissingTable(f"table {name} has no data under {storage['Location']}")
     columns = {c["Name"]: c["Type"] for c in storage["Columns"]}
@@ -100,9 +100,17 @@ def _output_input(name: str, settings: Settings, s3: Any, work_dir: Path) -> tup
 
 
 def fetch_inputs(
-    step: Step, settings: Settings, s3: Any, glue: Any, work_dir: Path, references: dict[str, Path]
+    step: Step,
+    settings: Settings,
+    s3: Any,
+    glue: Any,
+    work_dir: Path,
+    references: dict[str, Path],
+    mirror: Mirror | None = None,
 ) -> LocalInputs:
-    """Resolve a step's catalog tables through the Glue catalog and fetch every input it reads."""
+    """Resolve a step's catalog tables through the Glue catalog and fetch every input it reads:
+    the tables' files through ``mirror`` (the pass's), or a mirror of its own in ``work_dir``."""
+    mirror = mirror or Mirror(s3, work_dir)
     catalog = {}
     for name in step.catalog:
         table = get_table(glue, settings.glue_database, name)
@@ -111,7 +119,7 @@ def fetch_inputs(
                 f"{step.transform.path.name}: table {settings.glue_database}.{name} is not in the "
                 "catalog yet (upload its data first)"
             )
-        catalog[name] = _catalog_input(name, table, s3, work_dir)
+        catalog[name] = _catalog_input(name, table, mirror)
     return LocalInputs(
         catalog=catalog,
         references={name: references[name] for name in step.references},
@@ -298,12 +306,18 @@ def _write_outputs(
 
 
 def run_step(
-    step: Step, settings: Settings, s3: Any, glue: Any, work_dir: Path, references: dict[str, Path]
+    step: Step,
+    settings: Settings,
+    s3: Any,
+    glue: Any,
+    work_dir: Path,
+    references: dict[str, Path],
+    mirror: Mirror | None = None,
 ) -> dict[str, Any]:
     """Run one transform and publish its output; the summary for its run record."""
     watch = runs.Stopwatch()
     began = time.perf_counter()
-    inputs = fetch_inputs(step, settings, s3, glue, work_dir, references)
+    inputs = fetch_inputs(step, settings, s3, glue, work_dir, references, mirror)
     fetched = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="csvpipe-job-") as tmp:
         result = run_local(step, inputs, settings, Path(tmp))
@@ -374,9 +388,17 @@ def _waiting_for(step: Step, done: dict[str, str], settings: Settings, s3: Any, 
 
 
 def run_steps(
-    steps: list[Step], settings: Settings, s3: Any, glue: Any, work_dir: Path, references: dict[str, Path]
+    steps: list[Step],
+    settings: Settings,
+    s3: Any,
+    glue: Any,
+    work_dir: Path,
+    references: dict[str, Path],
+    mirror: Mirror | None = None,
 ) -> dict[str, Any]:
-    """Run ``steps`` in order; the transform stage's run record."""
+    """Run ``steps`` in order; the transform stage's run record. The steps read their tables'
+    files through one mirror: ``mirror`` (the pass's, shared with its crawl) or one in ``work_dir``."""
+    mirror = mirror or Mirror(s3, work_dir)
     done: dict[str, str] = {}
     outputs, skipped, errors = [], [], []
     for step in steps:
@@ -386,7 +408,7 @@ def run_steps(
             done[step.name] = "skipped"
             continue
         try:
-            outputs.append(run_step(step, settings, s3, glue, work_dir, references))
+            outputs.append(run_step(step, settings, s3, glue, work_dir, references, mirror))
         except Exception as exc:
             if not isinstance(exc, CsvpipeError):
                 log.exception("transform %s failed unexpectedly", step.name)

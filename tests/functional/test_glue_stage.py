@@ -312,13 +312,22 @@ def test_a_batch_of_files_is_crawled_and_transformed_once(clients: Clients, tmp_
     (folder / "per_region.sql").write_text(
         "SELECT region, count(*) AS n FROM sales GROUP BY region ORDER BY region"
     )
+    (folder / "total.sql").write_text("SELECT count(*) AS n FROM sales")
     settings = replace(clients.settings, transforms_dir=folder)
     for i in range(3):
         put_processed(clients, f"sales/{i}.csv", f"id,region\n{i},eu\n")
     batch = [{"status": "ok", "run_id": f"run-{i}", "dataset": "sales"} for i in range(3)]
     batch.append({"status": "failed", "run_id": "run-bad", "dataset": "sales"})
+    glue_clients = Clients(settings)
+    listed: list[str] = []  # the prefixes the pass lists (boto3's own event hooks)
+    glue_clients.s3.meta.events.register(
+        "before-parameter-build.s3.ListObjectsV2", lambda params, **_: listed.append(params["Prefix"])
+    )
 
-    after_preprocess_batch(Clients(settings), batch, tmp_path / "work")
+    after_preprocess_batch(glue_clients, batch, tmp_path / "work")
+
+    # The crawl and both transforms read the dataset from one listing.
+    assert listed == ["sales/"]
 
     bucket = settings.processed_bucket
     crawls = [runs.read_stage_record(clients.s3, bucket, f"run-{i}", "crawl") for i in range(3)]
