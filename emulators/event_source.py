@@ -10,6 +10,13 @@ idle: a message is invoked the moment it is received (its visibility timeout run
 no environment waits for the slowest invocation of a batch. A warm environment is preferred to
 one that never ran, as Lambda reuses warm ones. ``busy()`` tells the Glue stand-in that more
 results are on their way, so it can wait for them and crawl once (emulators.glue_jobs).
+
+Handled messages are deleted ten at a time (``DeleteMessageBatch``), as Lambda's own event source
+mapping deletes a batch: a delete per message cost the emulator and the poller about as much as a
+small file's S3 requests. A delete waits for its batch about a second at most (the poller sends
+what waited ``DELETE_WITHIN`` seconds each time round), and not at all when nothing else is in
+flight or the source is stopping, so a message is deleted long before its visibility timeout (the
+function's timeout plus 30 s) could hand it out again.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -32,6 +40,45 @@ from pipeline.provision import MAX_RECEIVES
 log = logging.getLogger("csvpipe.event_source")
 MAX_BATCH = 10
 RETRY_BASE_SECONDS = 2
+DELETE_WITHIN = 0.5  # seconds a handled message may wait for its batched delete
+
+
+class _Deletes:
+    """Receipt handles of handled messages, deleted in batches of up to ten."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self.sqs, self.queue_url = sqs, queue_url
+        self._lock = threading.Lock()
+        self._pending: list[str] = []
+        self._oldest = 0.0  # time.monotonic() when the oldest pending one was added
+
+    def add(self, receipt_handle: str) -> bool:
+        """Queue a delete; True when a whole batch is waiting."""
+        with self._lock:
+            if not self._pending:
+                self._oldest = time.monotonic()
+            self._pending.append(receipt_handle)
+            return len(self._pending) >= MAX_BATCH
+
+    def flush(self, older_than: float = 0.0) -> None:
+        """Send every pending delete, when the oldest has waited ``older_than`` seconds. A
+        delete that fails is logged: its message comes back after its visibility timeout and
+        is handled again, as after a failed single delete."""
+        while True:
+            with self._lock:
+                if not self._pending or time.monotonic() - self._oldest < older_than:
+                    return
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            entries = [{"Id": str(n), "ReceiptHandle": handle} for n, handle in enumerate(batch)]
+            try:
+                failed = self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries).get(
+                    "Failed", []
+                )
+            except Exception:
+                log.exception("event source: deleting %d handled message(s) failed", len(batch))
+                continue
+            for failure in failed:
+                log.warning("event source: a handled message was not deleted: %s", failure.get("Message"))
 
 
 class EventSource:
@@ -63,6 +110,7 @@ class EventSource:
         self._free = threading.Semaphore(len(self.functions))
         self._lock = threading.Lock()
         self._in_flight = 0  # messages received by ``run`` and not yet handled
+        self._deletes = _Deletes(clients.sqs, queue_url)
 
     def busy(self) -> bool:
         """True while received messages are being handled: their results are still to come."""
@@ -72,8 +120,15 @@ class EventSource:
     def poll_once(self, wait_seconds: int = 1) -> int:
         """Receive one batch and handle it; the number of messages handled."""
         messages = self._receive(MAX_BATCH, wait_seconds)
-        for done in [self._pool.submit(self._on_idle_function, message) for message in messages]:
-            done.result()
+        with self._lock:
+            self._in_flight += len(messages)
+        try:
+            for done in [self._pool.submit(self._on_idle_function, message) for message in messages]:
+                done.result()
+        finally:
+            with self._lock:
+                self._in_flight -= len(messages)
+        self._deletes.flush()  # the batch's deletes, together
         return len(messages)
 
     def _on_idle_function(self, message: dict[str, Any], on_free: Callable[[], None] = lambda: None) -> None:
@@ -163,13 +218,20 @@ class EventSource:
         ).get("Messages", [])
 
     def _delete(self, message: dict[str, Any]) -> None:
-        self.clients.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        """Delete a handled message: with the next batch, or now when a batch is full, nothing
+        else is in flight (the last message of a burst, or a file alone) or the source stops."""
+        full = self._deletes.add(message["ReceiptHandle"])
+        with self._lock:
+            alone = self._in_flight <= 1
+        if full or alone or self.stopping.is_set():
+            self._deletes.flush()
 
     def _reserve(self) -> int:
         """Wait for an idle environment; the number idle now, each reserved (0 when stopping)."""
-        while not self._free.acquire(timeout=0.5):  # a bounded wait, to notice ``stop()``
+        while not self._free.acquire(timeout=DELETE_WITHIN):  # bounded: to notice ``stop()``
             if self.stopping.is_set():
                 return 0
+            self._deletes.flush(older_than=DELETE_WITHIN)
         count = 1
         while count < MAX_BATCH and self._free.acquire(blocking=False):
             count += 1
@@ -194,6 +256,7 @@ class EventSource:
             reserved = self._reserve()
             if not reserved:
                 return
+            self._deletes.flush(older_than=DELETE_WITHIN)
             try:
                 messages = self._receive(reserved, wait_seconds)
             except Exception:
@@ -217,3 +280,4 @@ class EventSource:
     def stop(self) -> None:
         self.stopping.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._deletes.flush()

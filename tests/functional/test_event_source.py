@@ -188,10 +188,41 @@ def test_concurrency_is_bounded_by_the_execution_environments(settings: Settings
     assert max(seen) == 2  # two at once, never more
 
 
+def counted_deletes(clients: Clients) -> list[int]:
+    """How many messages each delete request of ``clients.sqs`` names (boto3's own event hooks)."""
+    sizes: list[int] = []
+    hooks = clients.sqs.meta.events
+    hooks.register("before-parameter-build.sqs.DeleteMessage", lambda **_: sizes.append(1))
+    hooks.register(
+        "before-parameter-build.sqs.DeleteMessageBatch",
+        lambda params, **_: sizes.append(len(params["Entries"])),
+    )
+    return sizes
+
+
+def test_a_batch_of_handled_messages_is_deleted_with_one_request(settings: Settings, tmp_path: Path) -> None:
+    clients, functions, seen, source = probed_source(settings, tmp_path)
+    try:
+        source.poll_once(wait_seconds=1)  # S3's test event, sent when the notification was set
+        for i in range(8):
+            clients.s3.put_object(Bucket=settings.raw_bucket, Key=f"m/{i}.csv", Body=b"id\n1\n")
+        deletes = counted_deletes(clients)
+        handled = source.poll_once(wait_seconds=1)
+    finally:
+        source.stop()
+        for function in functions:
+            function.stop()
+    assert handled == len(seen) > 1  # S3 queued the events before the uploads returned
+    assert deletes == [handled]  # one DeleteMessageBatch naming every handled message
+    assert queue_depth(clients, source.queue_url) == 0
+
+
 def test_run_keeps_the_bound_and_handles_every_message_once(settings: Settings, tmp_path: Path) -> None:
     """The stack's loop (``run``): it receives only what idle environments can take, so never
-    more than two at once here, and each event is invoked once and deleted."""
+    more than two at once here, and each event is invoked once and deleted, in batches."""
     clients, functions, seen, source = probed_source(settings, tmp_path)
+    source.poll_once(wait_seconds=1)  # S3's test event, sent when the notification was set
+    deletes = counted_deletes(clients)
     poller = threading.Thread(target=source.run, daemon=True)
     try:
         for i in range(12):  # more than one receive's worth
@@ -207,6 +238,7 @@ def test_run_keeps_the_bound_and_handles_every_message_once(settings: Settings, 
         for function in functions:
             function.stop()
     assert len(seen) == 12 and max(seen) == 2
+    assert sum(deletes) == 12  # each handled message named in exactly one delete request
     assert queue_depth(clients, source.queue_url) == 0
 
 
