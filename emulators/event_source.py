@@ -13,10 +13,10 @@ results are on their way, so it can wait for them and crawl once (emulators.glue
 
 Handled messages are deleted ten at a time (``DeleteMessageBatch``), as Lambda's own event source
 mapping deletes a batch: a delete per message cost the emulator and the poller about as much as a
-small file's S3 requests. A delete waits for its batch about a second at most (the poller sends
-what waited ``DELETE_WITHIN`` seconds each time round), and not at all when nothing else is in
-flight or the source is stopping, so a message is deleted long before its visibility timeout (the
-function's timeout plus 30 s) could hand it out again.
+small file's S3 requests. A delete waits for its batch about a second at most (what waited
+``DELETE_WITHIN`` seconds goes out with the next message handled, or when the poller comes round),
+and not at all when nothing else is in flight or the source is stopping, so a message is deleted
+long before its visibility timeout (the function's timeout plus 30 s) could hand it out again.
 """
 
 from __future__ import annotations
@@ -61,24 +61,28 @@ class _Deletes:
             return len(self._pending) >= MAX_BATCH
 
     def flush(self, older_than: float = 0.0) -> None:
-        """Send every pending delete, when the oldest has waited ``older_than`` seconds. A
-        delete that fails is logged: its message comes back after its visibility timeout and
-        is handled again, as after a failed single delete."""
+        """Send every pending delete, when the oldest has waited ``older_than`` seconds. A batch
+        that fails is tried once more, then logged: its messages come back after their
+        visibility timeout and are handled again, as after a failed single delete."""
         while True:
             with self._lock:
                 if not self._pending or time.monotonic() - self._oldest < older_than:
                     return
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             entries = [{"Id": str(n), "ReceiptHandle": handle} for n, handle in enumerate(batch)]
-            try:
-                failed = self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries).get(
-                    "Failed", []
-                )
-            except Exception:
-                log.exception("event source: deleting %d handled message(s) failed", len(batch))
-                continue
-            for failure in failed:
-                log.warning("event source: a handled message was not deleted: %s", failure.get("Message"))
+            for attempt in (1, 2):
+                try:
+                    response = self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+                except Exception:
+                    if attempt == 1:
+                        continue
+                    log.exception("event source: deleting %d handled message(s) failed", len(batch))
+                else:
+                    for failure in response.get("Failed", []):
+                        log.warning(
+                            "event source: a handled message was not deleted: %s", failure.get("Message")
+                        )
+                break
 
 
 class EventSource:
@@ -109,7 +113,7 @@ class EventSource:
         # One permit per environment: ``run`` receives only what idle environments can take now.
         self._free = threading.Semaphore(len(self.functions))
         self._lock = threading.Lock()
-        self._in_flight = 0  # messages received by ``run`` and not yet handled
+        self._in_flight = 0  # messages received (by ``run`` or ``poll_once``) and not yet handled
         self._deletes = _Deletes(clients.sqs, queue_url)
 
     def busy(self) -> bool:
@@ -128,7 +132,7 @@ class EventSource:
         finally:
             with self._lock:
                 self._in_flight -= len(messages)
-        self._deletes.flush()  # the batch's deletes, together
+            self._deletes.flush()  # what the batch handled, even when a handler raised
         return len(messages)
 
     def _on_idle_function(self, message: dict[str, Any], on_free: Callable[[], None] = lambda: None) -> None:
@@ -223,8 +227,7 @@ class EventSource:
         full = self._deletes.add(message["ReceiptHandle"])
         with self._lock:
             alone = self._in_flight <= 1
-        if full or alone or self.stopping.is_set():
-            self._deletes.flush()
+        self._deletes.flush(0.0 if full or alone or self.stopping.is_set() else DELETE_WITHIN)
 
     def _reserve(self) -> int:
         """Wait for an idle environment; the number idle now, each reserved (0 when stopping)."""

@@ -480,7 +480,10 @@ def crawl(
         except CatalogConflict:
             if attempt == 2:
                 raise
-            continue  # another crawl created the table first: plan again against it
+            # Another crawl created the table first, perhaps from newer files: plan again
+            # against it, from a new listing.
+            mirror.forget(settings.processed_bucket, layout.dataset_prefix(dataset))
+            continue
         return plan, {**plan_record(plan), **facts, "dry_run": False, "applied": applied}
     raise AssertionError("unreachable")
 

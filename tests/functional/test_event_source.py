@@ -188,19 +188,27 @@ def test_concurrency_is_bounded_by_the_execution_environments(settings: Settings
     assert max(seen) == 2  # two at once, never more
 
 
-def counted_deletes(clients: Clients) -> list[int]:
-    """How many messages each delete request of ``clients.sqs`` names (boto3's own event hooks)."""
-    sizes: list[int] = []
+def counted_deletes(clients: Clients) -> list[tuple[str, int]]:
+    """Each delete request ``clients.sqs`` makes from now on, with how many messages it names
+    (boto3's own event hooks)."""
+    requests: list[tuple[str, int]] = []
     hooks = clients.sqs.meta.events
-    hooks.register("before-parameter-build.sqs.DeleteMessage", lambda **_: sizes.append(1))
+    hooks.register("before-parameter-build.sqs.DeleteMessage", lambda **_: requests.append(("single", 1)))
     hooks.register(
         "before-parameter-build.sqs.DeleteMessageBatch",
-        lambda params, **_: sizes.append(len(params["Entries"])),
+        lambda params, **_: requests.append(("batch", len(params["Entries"]))),
     )
-    return sizes
+    return requests
 
 
-def test_a_batch_of_handled_messages_is_deleted_with_one_request(settings: Settings, tmp_path: Path) -> None:
+def wait_for_empty_queue(clients: Clients, url: str) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while queue_depth(clients, url):
+        assert time.monotonic() < deadline, f"messages left on the queue after {DEADLINE_SECONDS} s"
+        time.sleep(0.1)  # polling the emulator's count; bounded by the deadline
+
+
+def test_handled_messages_are_deleted_in_batches(settings: Settings, tmp_path: Path) -> None:
     clients, functions, seen, source = probed_source(settings, tmp_path)
     try:
         source.poll_once(wait_seconds=1)  # S3's test event, sent when the notification was set
@@ -208,18 +216,22 @@ def test_a_batch_of_handled_messages_is_deleted_with_one_request(settings: Setti
             clients.s3.put_object(Bucket=settings.raw_bucket, Key=f"m/{i}.csv", Body=b"id\n1\n")
         deletes = counted_deletes(clients)
         handled = source.poll_once(wait_seconds=1)
+        # Before stop(), which sends whatever is pending.
+        assert handled == len(seen) > 1  # S3 queued the events before the uploads returned
+        assert {kind for kind, _ in deletes} == {"batch"}
+        assert sum(size for _, size in deletes) == handled  # each handled message deleted once
+        assert len(deletes) < handled  # several at a time: two environments finish together
+        assert queue_depth(clients, source.queue_url) == 0
     finally:
         source.stop()
         for function in functions:
             function.stop()
-    assert handled == len(seen) > 1  # S3 queued the events before the uploads returned
-    assert deletes == [handled]  # one DeleteMessageBatch naming every handled message
-    assert queue_depth(clients, source.queue_url) == 0
 
 
 def test_run_keeps_the_bound_and_handles_every_message_once(settings: Settings, tmp_path: Path) -> None:
     """The stack's loop (``run``): it receives only what idle environments can take, so never
-    more than two at once here, and each event is invoked once and deleted, in batches."""
+    more than two at once here, and each event is invoked once and deleted, in batches, without
+    waiting for the source to stop."""
     clients, functions, seen, source = probed_source(settings, tmp_path)
     source.poll_once(wait_seconds=1)  # S3's test event, sent when the notification was set
     deletes = counted_deletes(clients)
@@ -232,14 +244,15 @@ def test_run_keeps_the_bound_and_handles_every_message_once(settings: Settings, 
         while len(seen) < 12 or source.busy():
             assert time.monotonic() < deadline, f"only {len(seen)} of 12 invocations within 120 s"
             time.sleep(0.1)  # polling the test's own list; bounded by the deadline
+        wait_for_empty_queue(clients, source.queue_url)
+        assert {kind for kind, _ in deletes} == {"batch"}
+        assert sum(size for _, size in deletes) == 12  # each handled message deleted once
     finally:
         source.stop()
         poller.join(timeout=10)
         for function in functions:
             function.stop()
     assert len(seen) == 12 and max(seen) == 2
-    assert sum(deletes) == 12  # each handled message named in exactly one delete request
-    assert queue_depth(clients, source.queue_url) == 0
 
 
 def test_one_file_at_a_time_reuses_the_warm_environment(settings: Settings, tmp_path: Path) -> None:

@@ -334,7 +334,8 @@ def test_a_batch_of_files_is_crawled_and_transformed_once(clients: Clients, tmp_
     assert {c["started_at"] for c in crawls} == {crawls[0]["started_at"]} and crawls[0]["batch"] == 3
     transforms = [runs.read_stage_record(clients.s3, bucket, f"run-{i}", "transform") for i in range(3)]
     assert {t["started_at"] for t in transforms} == {transforms[0]["started_at"]}
-    assert transforms[0]["outputs"][0]["rows"] == 1
+    assert transforms[0]["errors"] == []
+    assert {o["output"]: o["rows"] for o in transforms[0]["outputs"]} == {"per_region": 1, "total": 1}
     assert runs.read_stage_record(clients.s3, bucket, "run-bad", "crawl") is None
     body = clients.s3.get_object(Bucket=settings.final_bucket, Key=layout.final_data_key("per_region"))[
         "Body"

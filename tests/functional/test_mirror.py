@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline.aws import Clients
-from pipeline.storage import download, mirror_prefix
+from pipeline.storage import Mirror, download, mirror_prefix
 
 
 def counted(clients: Clients) -> Counter[str]:
@@ -35,6 +35,22 @@ def test_mirror_gets_new_and_changed_objects_once_each(clients: Clients, tmp_pat
     assert [p.read_text() for p in paths] == ["id\na\n", "id\nb2\n"]
     assert calls == Counter({"ListObjectsV2": 1, "GetObject": 1})  # only the changed one
     assert sorted(p.name for p in paths[0].parent.iterdir()) == ["a.csv", "a.csv.etag", "b.csv", "b.csv.etag"]
+
+
+def test_a_mirror_lists_each_prefix_once_until_told_to_forget_it(clients: Clients, tmp_path: Path) -> None:
+    bucket = clients.settings.processed_bucket
+    clients.s3.put_object(Bucket=bucket, Key="sales/a.csv", Body=b"id\n1\n")
+    mirror = Mirror(clients.s3, tmp_path)
+    calls = counted(clients)
+
+    first = mirror.prefix(bucket, "sales/")
+    clients.s3.put_object(Bucket=bucket, Key="sales/b.csv", Body=b"id\n2\n")  # after the listing
+    assert mirror.prefix(bucket, "sales/") == first == [tmp_path / bucket / "sales" / "a.csv"]
+    assert calls["ListObjectsV2"] == 1
+
+    mirror.forget(bucket, "sales/")
+    assert [p.name for p in mirror.prefix(bucket, "sales/")] == ["a.csv", "b.csv"]
+    assert calls["ListObjectsV2"] == 2
 
 
 def test_download_returns_the_etag_and_leaves_nothing_on_failure(clients: Clients, tmp_path: Path) -> None:
