@@ -314,20 +314,12 @@ def _notes(
 
 
 def plan_with_facts(
-    dataset: str,
-    settings: Settings,
-    s3: Any,
-    glue: Any,
-    work_dir: Path,
-    options: CrawlerOptions,
-    mirror: Mirror | None = None,
+    dataset: str, settings: Settings, glue: Any, mirror: Mirror, options: CrawlerOptions
 ) -> tuple[TablePlan, dict[str, Any]]:
-    """The plan for one dataset and the facts of the crawl (files, rows read) for its record.
-    The files come from ``mirror`` (the pass's, shared with its transforms) or a mirror of the
-    crawl's own in ``work_dir``."""
+    """The plan for one dataset and the facts of the crawl (files, rows read) for its record,
+    from the dataset's files in ``mirror``."""
     bucket = settings.processed_bucket
     prefix = layout.dataset_prefix(dataset)
-    mirror = mirror or Mirror(s3, work_dir)
     paths = mirror.prefix(bucket, prefix)
     root = mirror.root / bucket / prefix
     keyed = [(path.relative_to(root).as_posix(), path) for path in paths]
@@ -394,7 +386,8 @@ def plan_dataset(
     work_dir: Path,
     options: CrawlerOptions | None = None,
 ) -> TablePlan:
-    return plan_with_facts(dataset, settings, s3, glue, work_dir, options or crawler_options(settings))[0]
+    options = options or crawler_options(settings)
+    return plan_with_facts(dataset, settings, glue, Mirror(s3, work_dir), options)[0]
 
 
 def _batches(items: list[Any]) -> Iterator[list[Any]]:
@@ -472,7 +465,7 @@ def crawl(
     options = crawler_options(settings, full_scan=full_scan)
     mirror = mirror or Mirror(s3, work_dir)
     for attempt in (1, 2):
-        plan, facts = plan_with_facts(dataset, settings, s3, glue, work_dir, options, mirror)
+        plan, facts = plan_with_facts(dataset, settings, glue, mirror, options)
         if dry_run:
             return plan, {**plan_record(plan), **facts, "dry_run": True, "applied": None}
         try:

@@ -106,11 +106,10 @@ def fetch_inputs(
     glue: Any,
     work_dir: Path,
     references: dict[str, Path],
-    mirror: Mirror | None = None,
+    mirror: Mirror,
 ) -> LocalInputs:
     """Resolve a step's catalog tables through the Glue catalog and fetch every input it reads:
-    the tables' files through ``mirror`` (the pass's), or a mirror of its own in ``work_dir``."""
-    mirror = mirror or Mirror(s3, work_dir)
+    the tables' files through ``mirror``, the pass's."""
     catalog = {}
     for name in step.catalog:
         table = get_table(glue, settings.glue_database, name)
@@ -312,7 +311,7 @@ def run_step(
     glue: Any,
     work_dir: Path,
     references: dict[str, Path],
-    mirror: Mirror | None = None,
+    mirror: Mirror,
 ) -> dict[str, Any]:
     """Run one transform and publish its output; the summary for its run record."""
     watch = runs.Stopwatch()
