@@ -159,7 +159,8 @@ def probe(settings: Settings, tmp_path: Path, overlap: Path, n: int) -> LocalLam
 def probed_source(
     settings: Settings, tmp_path: Path
 ) -> tuple[Clients, list[LocalLambda], list[int], EventSource]:
-    """Two probe environments behind an event source; ``seen`` gets each invocation's overlap."""
+    """Two probe environments behind an event source, S3's test event (sent when the
+    notification was set) already handled; ``seen`` gets each invocation's overlap."""
     clients = Clients(settings)
     queue = provision(clients)
     overlap = tmp_path / "running"
@@ -169,22 +170,31 @@ def probed_source(
     source = EventSource(
         clients, queue.url, functions, on_result=lambda result: seen.append(result["overlap"])
     )
+    source.poll_once(wait_seconds=1)
     return clients, functions, seen, source
+
+
+def upload_small_files(clients: Clients, count: int) -> None:
+    for i in range(count):
+        clients.s3.put_object(Bucket=clients.settings.raw_bucket, Key=f"m/{i}.csv", Body=b"id\n1\n")
+
+
+def stop(source: EventSource, functions: list[LocalLambda]) -> None:
+    source.stop()
+    for function in functions:
+        function.stop()
 
 
 def test_concurrency_is_bounded_by_the_execution_environments(settings: Settings, tmp_path: Path) -> None:
     clients, functions, seen, source = probed_source(settings, tmp_path)
     try:
-        for i in range(8):
-            clients.s3.put_object(Bucket=settings.raw_bucket, Key=f"m/{i}.csv", Body=b"id\n1\n")
+        upload_small_files(clients, 8)
         deadline = time.monotonic() + 120
         while len(seen) < 8:
             assert time.monotonic() < deadline, f"only {len(seen)} of 8 invocations within 120 s"
             source.poll_once(wait_seconds=1)
     finally:
-        source.stop()
-        for function in functions:
-            function.stop()
+        stop(source, functions)
     assert max(seen) == 2  # two at once, never more
 
 
@@ -211,9 +221,7 @@ def wait_for_empty_queue(clients: Clients, url: str) -> None:
 def test_handled_messages_are_deleted_in_batches(settings: Settings, tmp_path: Path) -> None:
     clients, functions, seen, source = probed_source(settings, tmp_path)
     try:
-        source.poll_once(wait_seconds=1)  # S3's test event, sent when the notification was set
-        for i in range(8):
-            clients.s3.put_object(Bucket=settings.raw_bucket, Key=f"m/{i}.csv", Body=b"id\n1\n")
+        upload_small_files(clients, 8)
         deletes = counted_deletes(clients)
         handled = source.poll_once(wait_seconds=1)
         # Before stop(), which sends whatever is pending.
@@ -223,9 +231,7 @@ def test_handled_messages_are_deleted_in_batches(settings: Settings, tmp_path: P
         assert len(deletes) < handled  # several at a time: two environments finish together
         assert queue_depth(clients, source.queue_url) == 0
     finally:
-        source.stop()
-        for function in functions:
-            function.stop()
+        stop(source, functions)
 
 
 def test_run_keeps_the_bound_and_handles_every_message_once(settings: Settings, tmp_path: Path) -> None:
@@ -233,12 +239,10 @@ def test_run_keeps_the_bound_and_handles_every_message_once(settings: Settings, 
     more than two at once here, and each event is invoked once and deleted, in batches, without
     waiting for the source to stop."""
     clients, functions, seen, source = probed_source(settings, tmp_path)
-    source.poll_once(wait_seconds=1)  # S3's test event, sent when the notification was set
     deletes = counted_deletes(clients)
     poller = threading.Thread(target=source.run, daemon=True)
     try:
-        for i in range(12):  # more than one receive's worth
-            clients.s3.put_object(Bucket=settings.raw_bucket, Key=f"m/{i}.csv", Body=b"id\n1\n")
+        upload_small_files(clients, 12)  # more than one receive's worth
         poller.start()
         deadline = time.monotonic() + 120
         while len(seen) < 12 or source.busy():
@@ -248,10 +252,8 @@ def test_run_keeps_the_bound_and_handles_every_message_once(settings: Settings, 
         assert {kind for kind, _ in deletes} == {"batch"}
         assert sum(size for _, size in deletes) == 12  # each handled message deleted once
     finally:
-        source.stop()
+        stop(source, functions)
         poller.join(timeout=10)
-        for function in functions:
-            function.stop()
     assert len(seen) == 12 and max(seen) == 2
 
 
@@ -259,7 +261,6 @@ def test_one_file_at_a_time_reuses_the_warm_environment(settings: Settings, tmp_
     """As Lambda reuses a warm environment: a second one starts only when the first is busy."""
     clients, functions, seen, source = probed_source(settings, tmp_path)
     try:
-        source.poll_once(wait_seconds=1)  # S3's test event, sent when the notification was set
         for i in range(3):
             clients.s3.put_object(Bucket=settings.raw_bucket, Key=f"m/{i}.csv", Body=b"id\n1\n")
             poll_until(source, lambda n=i: len(seen) > n, f"invocation {i}")
