@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -189,26 +191,35 @@ def status(ctx: typer.Context) -> None:
             console.print(f"  dashboard {state['dashboard_url']} (pid {state['dashboard_pid']})")
     else:
         console.print(f"profile {settings.profile}: endpoint {settings.endpoint_url or 'AWS'}")
-    records = runs.latest_runs(Clients(settings).s3, settings.processed_bucket)
-    if not records:
+    latest = runs.latest_run_records(Clients(settings).s3, settings.processed_bucket)
+    if not latest:
         console.print("no runs yet")
         return
-    table = Table(title="latest runs")
+    table = Table(title="latest runs (status covers every stage: preprocess, crawl, transform)")
     for column in ("file", "status", "rows in", "out", "rejected", "seconds", "started"):
         table.add_column(column)
-    for record in records:
-        rows = record.get("rows") or {}
+    failures = []
+    for records in latest:
+        pre = records.get("preprocess") or {}
+        source = (pre or records.get("invoke") or {}).get("source") or {}
+        rows = pre.get("rows") or {}
+        outcome = runs.outcome(records)
+        seconds = [r["seconds"] for r in records.values() if isinstance(r.get("seconds"), int | float)]
         cells = (
-            record["source"]["key"],
-            record["status"],
+            source.get("key", "?"),
+            outcome.label,
             rows.get("in", "-"),
             rows.get("out", "-"),
             rows.get("rejected", "-"),
-            record.get("seconds", "-"),
-            record.get("started_at", ""),
+            f"{sum(seconds):.2f}" if seconds else "-",
+            pre.get("started_at") or (records.get("invoke") or {}).get("at", ""),
         )
         table.add_row(*(Text(str(cell)) for cell in cells))
+        if outcome.error:
+            failures.append(f"{source.get('key', '?')}: {outcome.label}: {outcome.error}")
     console.print(table)
+    for line in failures:
+        console.print(line, style="red")
 
 
 @app.command()
@@ -354,6 +365,16 @@ def main() -> None:
     except (BotoCoreError, ClientError) as exc:
         print(f"error: {_friendly(exc)}", file=sys.stderr)
         sys.exit(1)
+    except Exception as exc:  # a bug: one line for the user, the traceback kept in a file
+        print(f"error: internal error: {type(exc).__name__}: {exc} ({_keep_traceback()})", file=sys.stderr)
+        sys.exit(1)
+
+
+def _keep_traceback() -> str:
+    """The current exception's traceback, written to a file; where, for the error line."""
+    with tempfile.NamedTemporaryFile("w", prefix="csvpipe-traceback-", suffix=".txt", delete=False) as out:
+        traceback.print_exc(file=out)
+    return f"traceback in {out.name}; please report it"
 
 
 if __name__ == "__main__":
