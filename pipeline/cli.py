@@ -20,7 +20,7 @@ from rich.text import Text
 
 from pipeline import layout, runs
 from pipeline.aws import Clients
-from pipeline.cli_common import console, settings_of
+from pipeline.cli_common import console, settings_of, warn_if_stack_differs
 from pipeline.cli_crawl import crawl
 from pipeline.cli_deploy import deploy, destroy
 from pipeline.cli_dlq import dlq_app
@@ -189,6 +189,7 @@ def status(ctx: typer.Context) -> None:
         console.print(f"  lambda    {state['function']}   logs {state['logs']}")
         if state.get("dashboard_url"):
             console.print(f"  dashboard {state['dashboard_url']} (pid {state['dashboard_pid']})")
+        warn_if_stack_differs(settings, state)
     else:
         console.print(f"profile {settings.profile}: endpoint {settings.endpoint_url or 'AWS'}")
     latest = runs.latest_run_records(Clients(settings).s3, settings.processed_bucket)
@@ -247,10 +248,14 @@ def run(
     settings = settings_of(ctx)
     for path in files:
         check_local_file(path)
+    running: dict[str, Any] | None = None
     if settings.profile == "local":
         from emulators import stack
 
-        if stack.read_state(settings) is None:
+        running = stack.read_state(settings)
+        if running is not None:
+            warn_if_stack_differs(settings, running)
+        else:
             with console.status("starting the local stack..."):
                 state = stack.start_detached(settings)
             console.print(
@@ -260,7 +265,12 @@ def run(
                 console.print(f"dashboard: {state['dashboard_url']}")
     if timeout is None:
         timeout = GLUE_WAIT_SECONDS.get(settings.glue_backend, 120.0)
-    ok = run_files(console, Clients(settings), files, dataset, timeout + settings.lambda_timeout)
+    # Which transforms read a dataset: the running stack's, which are the ones that ran.
+    stack_transforms = ((running or {}).get("settings") or {}).get("transforms_dir")
+    transforms_dir = Path(stack_transforms) if stack_transforms else settings.transforms_dir
+    ok = run_files(
+        console, Clients(settings), files, dataset, timeout + settings.lambda_timeout, transforms_dir
+    )
     raise typer.Exit(0 if ok else 1)
 
 
