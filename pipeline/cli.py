@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pipeline import layout, runs
+from pipeline.advice import endpoint_of, unreachable_advice
 from pipeline.aws import Clients
 from pipeline.cli_common import console, settings_of, warn_if_stack_differs
 from pipeline.cli_crawl import crawl
@@ -32,10 +33,13 @@ from pipeline.cli_services import glue_worker
 from pipeline.cli_transform import transform
 from pipeline.cli_watch import watch
 from pipeline.errors import CsvpipeError, UserInputError
-from pipeline.settings import describe, load_settings
+from pipeline.settings import Settings, describe, load_settings
 
 # How long `run` waits for the stages by default, by who runs the Glue stages.
 GLUE_WAIT_SECONDS = {"csvpipe": 120.0, "aws-glue": 900.0}
+
+# The settings the root command built, for main(): errors escaping a command are worded there.
+_COMMAND_SETTINGS: list[Settings] = []
 
 app = typer.Typer(
     help="Develop an AWS CSV pipeline (S3 -> Lambda -> Glue -> QuickSight) on your machine.",
@@ -74,7 +78,9 @@ def _root(
         if not sep or not key.strip():
             raise UserInputError(f"--set expects KEY=VALUE, got {item!r}")
         overrides[key.strip()] = value.strip()
-    ctx.ensure_object(dict)["settings"] = load_settings(profile=profile, overrides=overrides)
+    settings = load_settings(profile=profile, overrides=overrides)
+    ctx.ensure_object(dict)["settings"] = settings
+    _COMMAND_SETTINGS[:] = [settings]  # for main()'s advice on errors that escape the command
 
 
 @config_app.command("show")
@@ -349,13 +355,12 @@ app.command()(deploy)
 app.command()(destroy)
 
 
-def _friendly(exc: Exception) -> str | None:
-    """One line for errors that reach the CLI from AWS clients."""
+def _friendly(exc: Exception, settings: Settings | None = None) -> str | None:
+    """One line for errors that reach the CLI from AWS clients; the advice fits the profile of
+    ``settings`` (the command's; the local profile's when the settings could not be read)."""
     if isinstance(exc, EndpointConnectionError):
-        return (
-            f"cannot reach {exc.kwargs.get('endpoint_url', 'the AWS endpoint')}: is the stack "
-            "running? Start it with `csvpipe up --detach`"
-        )
+        advice = unreachable_advice(settings or Settings())
+        return f"cannot reach {endpoint_of(exc.kwargs.get('endpoint_url'))}: {advice}"
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return f"AWS error {error.get('Code')}: {error.get('Message')}"
@@ -373,7 +378,7 @@ def main() -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     except (BotoCoreError, ClientError) as exc:
-        print(f"error: {_friendly(exc)}", file=sys.stderr)
+        print(f"error: {_friendly(exc, next(iter(_COMMAND_SETTINGS), None))}", file=sys.stderr)
         sys.exit(1)
     except Exception as exc:  # a bug: one line for the user, the traceback kept in a file
         print(f"error: internal error: {type(exc).__name__}: {exc} ({_keep_traceback()})", file=sys.stderr)
