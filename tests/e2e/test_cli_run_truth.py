@@ -12,7 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboards import APP_PATH
-from tests.conftest import cli, free_port
+from pipeline.aws import Clients
+from tests.conftest import cli, free_port, make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -127,3 +128,22 @@ def test_settings_the_running_stack_ignores_are_named_with_how_to_apply_them(
     assert "film_genres.sql" in result.stdout and result.returncode == 1
     status = cli("--set", f"transforms_dir={other}", "status", cwd=home, env=env)
     assert "warning: the running stack keeps the settings it started with" in status.stdout
+
+
+def test_a_file_that_does_not_fit_its_tables_types_fails_transform_in_one_line(workspace, broken_run) -> None:
+    """A processed file the crawler has not seen yet, whose movie_id is not a bigint: DuckDB's
+    conversion error used to reach the terminal as an internal error with a traceback."""
+    home, env = workspace
+    settings = make_settings(home / "data", int(env["CSVPIPE_EMULATOR_PORT"]))
+    Clients(settings).s3.put_object(
+        Bucket=settings.processed_bucket,
+        Key="films/late.csv",
+        Body=b"movie_id,title,genres,year\n3,Alien,horror,1979\nx4,Brazil,comedy,1985\n",
+    )
+    ran = cli("transform", "film_genres", cwd=home, env=env)
+    assert ran.returncode == 1
+    assert ran.stdout.strip().splitlines()[-1] == (
+        'FAILED  film_genres: film_genres.sql: table csvpipe.films, column movie_id: "x4" is not a '
+        "BIGINT (line 3 of late.csv); the table's type does not fit this file"
+    )
+    assert ran.stderr == ""
