@@ -55,7 +55,17 @@ def write_stage_record(s3: Any, bucket: str, run: str, stage: str, record: dict[
 
 
 def read_stage_record(s3: Any, bucket: str, run: str, stage: str) -> dict[str, Any] | None:
-    return get_json(s3, bucket, layout.run_record_key(run, stage))
+    """A stage's run record, None when it does not exist (yet). One that is not a JSON object
+    (cut short, or written by hand) reads as a failed record saying so: the file's outcome
+    then shows it, instead of the command stopping on it."""
+    key = layout.run_record_key(run, stage)
+    try:
+        record = get_json(s3, bucket, key)
+    except ValueError:  # not JSON, or not UTF-8
+        record = []
+    if record is None or isinstance(record, dict):
+        return record
+    return {"status": "unreadable", "error": f"s3://{bucket}/{key} is not a JSON run record"}
 
 
 RECORD_NAMES = ("invoke", *layout.STAGES)

@@ -147,3 +147,21 @@ def test_a_file_that_does_not_fit_its_tables_types_fails_transform_in_one_line(w
         "BIGINT (line 3 of late.csv); the table's type does not fit this file"
     )
     assert ran.stderr == ""
+
+
+def test_a_run_record_that_is_not_json_shows_as_a_failure_not_a_traceback(workspace, broken_run) -> None:
+    home, env = workspace
+    settings = make_settings(home / "data", int(env["CSVPIPE_EMULATOR_PORT"]))
+    s3 = Clients(settings).s3
+    preprocess = b'{"status": "ok", "source": {"bucket": "raw", "key": "odd/odd.csv"}, "rows": {"in": 1}}'
+    s3.put_object(Bucket=settings.processed_bucket, Key="_runs/0dd/preprocess.json", Body=preprocess)
+    s3.put_object(Bucket=settings.processed_bucket, Key="_runs/0dd/crawl.json", Body=b'{"status": "ok", "ta')
+    status = cli("status", cwd=home, env=env)
+    assert status.returncode == 0, status.stderr
+    (row,) = [line for line in status.stdout.splitlines() if "odd/odd.csv" in line and "│" in line]
+    assert row.split("│")[2].strip() == "failed at crawl"
+    assert (
+        f"odd/odd.csv: failed at crawl: s3://{settings.processed_bucket}/_runs/0dd/crawl.json is not a "
+        "JSON run record"
+    ) in status.stdout
+    assert "Traceback" not in status.stdout + status.stderr
