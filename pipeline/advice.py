@@ -35,3 +35,12 @@ def unreachable_advice(settings: Settings) -> str:
         f"check {custom}your network connection, and that region {settings.region} and your AWS "
         "credentials (AWS_PROFILE or `aws configure`) are right"
     )
+
+
+def missing_bucket_advice(settings: Settings) -> str:
+    """The fix for a bucket that the endpoint does not have, for the settings' profile."""
+    if settings.profile == "local":
+        return "is the stack running? `csvpipe up --detach` creates it"
+    if settings.profile == "localstack":
+        return "is the compose stack up? `csvpipe --profile localstack up` creates it"
+    return "deploy the pipeline with `csvpipe --profile aws deploy`, or check the bucket settings"
