@@ -116,14 +116,14 @@ def no_transform_line(dataset: str, transforms_dir: Path) -> str:
     to start a transform."""
     if transforms_dir.resolve() == PACKAGED_TRANSFORMS.resolve():
         where = (
-            "in a folder of your own, e.g. transforms/, and restart the stack with it: "
+            "in a folder of your own (e.g. transforms/) and restart the stack with it: "
             "`csvpipe down && csvpipe --set transforms_dir=transforms up --detach`"
         )
     else:
         where = f"in {transforms_dir}"
     return (
-        f"  outputs: none: no transform reads dataset {dataset}; write one as <name>.sql {where} "
-        f"(e.g. SELECT count(*) AS n FROM {dataset}); see docs/runs-and-status.md"
+        f"  outputs: none: no transform reads dataset {dataset}; write one as <name>.sql "
+        f"(e.g. SELECT count(*) AS n FROM {dataset}) {where}; see docs/runs-and-status.md"
     )
 
 

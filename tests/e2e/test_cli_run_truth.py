@@ -100,8 +100,8 @@ def test_a_dataset_no_transform_reads_says_so_and_how_to_start_one(workspace, br
     assert result.returncode == 0, result.stdout + result.stderr
     transforms = env["CSVPIPE_TRANSFORMS_DIR"]
     assert (
-        f"  outputs: none: no transform reads dataset notes; write one as <name>.sql in {transforms} "
-        "(e.g. SELECT count(*) AS n FROM notes); see docs/runs-and-status.md"
+        "  outputs: none: no transform reads dataset notes; write one as <name>.sql "
+        f"(e.g. SELECT count(*) AS n FROM notes) in {transforms}; see docs/runs-and-status.md"
     ) in result.stdout
     assert result.stdout.rstrip().endswith("1 file(s) went through every stage")
 

@@ -46,9 +46,9 @@ def test_a_dataset_no_transform_reads_gets_one_line_on_how_to_start_one() -> Non
     item = FileProgress(UPLOAD, {"preprocess": pre, "crawl": OK, "transform": OK})
     (line,) = [line for line in printed(item, {"movies"}, PACKAGED_TRANSFORMS) if "outputs: none" in line]
     assert line == (
-        "  outputs: none: no transform reads dataset notes; write one as <name>.sql in a folder of "
-        "your own, e.g. transforms/, and restart the stack with it: `csvpipe down && csvpipe --set "
-        "transforms_dir=transforms up --detach` (e.g. SELECT count(*) AS n FROM notes); "
+        "  outputs: none: no transform reads dataset notes; write one as <name>.sql (e.g. SELECT "
+        "count(*) AS n FROM notes) in a folder of your own (e.g. transforms/) and restart the stack "
+        "with it: `csvpipe down && csvpipe --set transforms_dir=transforms up --detach`; "
         "see docs/runs-and-status.md"
     )
     # Read by a transform, failed, or not through every stage yet: nothing said.
