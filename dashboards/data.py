@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.runs import outcome
+
 MOVIES_OUTPUT = "genre_classification"
 MOVIE_COLUMNS = ("movie_id", "title", "year", "genre", "genre_class")
 GENRE_SEPARATOR = "|"
@@ -243,21 +245,10 @@ def _uri(location: Mapping[str, Any] | None) -> str:
 
 def run_status(records: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
     """(status, error) of one run from its stage records: ``ok`` after the transform stage,
-    ``failed at <stage>``, ``retrying`` while Lambda retries, or ``running``."""
-    for stage in ("preprocess", "crawl", "transform"):
-        record = records.get(stage)
-        if record and record.get("status") != "ok":
-            details = record.get("error") or "; ".join(
-                f"{e.get('transform', stage)}: {e.get('error', '')}" for e in record.get("errors", [])
-            )
-            return f"failed at {stage}", str(details)
-    invoke = records.get("invoke")
-    if invoke and "preprocess" not in records:
-        error = f"{invoke.get('error_type')}: {invoke.get('error')}"
-        return ("retrying", error) if invoke.get("will_retry") else ("failed at invoke", error)
-    if "transform" in records:
-        return "ok", ""
-    return "running", ""
+    ``failed at <stage>``, ``retrying`` while Lambda retries, or ``running``. The rule is
+    ``pipeline.runs.outcome``'s, the one ``csvpipe run`` and ``csvpipe status`` apply too."""
+    result = outcome(records)
+    return result.label, result.error
 
 
 def _started(records: Mapping[str, Mapping[str, Any]]) -> str:

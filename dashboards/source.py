@@ -19,6 +19,7 @@ import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline import layout
+from pipeline.advice import missing_bucket_advice, unreachable_advice
 from pipeline.settings import Settings
 from pipeline.storage import MISSING_BUCKET_CODE, MISSING_OBJECT_CODES, error_code
 
@@ -95,14 +96,19 @@ def unavailable(settings: Settings, exc: Exception, bucket: str) -> Unavailable:
         if error_code(exc) == MISSING_BUCKET_CODE:
             return Unavailable(
                 f"The bucket s3://{bucket} does not exist at {_where(settings)} "
-                f"(profile {settings.profile}). Is the stack running? `csvpipe up --detach` creates it."
+                f"(profile {settings.profile}). {_sentence(missing_bucket_advice(settings))}"
             )
         message = exc.response.get("Error", {}).get("Message") or error_code(exc)
         return Unavailable(f"Cannot read s3://{bucket} at {_where(settings)}: {message}.")
     return Unavailable(
         f"Cannot reach the storage endpoint {_where(settings)} (profile {settings.profile}). "
-        "Is the stack running? Start it with `csvpipe up --detach`."
+        f"{_sentence(unreachable_advice(settings))}"
     )
+
+
+def _sentence(advice: str) -> str:
+    """``is the stack running? ...`` -> ``Is the stack running? ....``"""
+    return advice[:1].upper() + advice[1:] + ("" if advice.endswith(".") else ".")
 
 
 def take_snapshot(s3: Any, settings: Settings) -> Snapshot:

@@ -25,6 +25,7 @@ from emulators.aws_emulator import AwsEmulator, is_ready, port_in_use
 from emulators.event_source import EventSource
 from emulators.glue_jobs import GlueScheduler
 from emulators.lambda_runtime import FunctionConfig, LocalLambda
+from pipeline import stack_settings
 from pipeline.aws import Clients
 from pipeline.errors import StackError
 from pipeline.ingest.watch import Watcher
@@ -172,6 +173,8 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
             "inbox": str(watcher.inbox.resolve()),
             "logs": str(log_dir(settings).resolve()),
             "started_at": now_iso(),
+            # What the stack's Lambda and Glue stand-in run with: commands given other settings say so.
+            "settings": stack_settings.recorded(settings),
         }
         dashboard = _start_dashboard(settings)
         if dashboard is not None:

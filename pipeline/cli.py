@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,8 +19,9 @@ from rich.table import Table
 from rich.text import Text
 
 from pipeline import layout, runs
+from pipeline.advice import endpoint_of, unreachable_advice
 from pipeline.aws import Clients
-from pipeline.cli_common import console, settings_of
+from pipeline.cli_common import console, settings_of, warn_if_stack_differs
 from pipeline.cli_crawl import crawl
 from pipeline.cli_deploy import deploy, destroy
 from pipeline.cli_dlq import dlq_app
@@ -30,10 +33,13 @@ from pipeline.cli_services import glue_worker
 from pipeline.cli_transform import transform
 from pipeline.cli_watch import watch
 from pipeline.errors import CsvpipeError, UserInputError
-from pipeline.settings import describe, load_settings
+from pipeline.settings import Settings, describe, load_settings
 
 # How long `run` waits for the stages by default, by who runs the Glue stages.
 GLUE_WAIT_SECONDS = {"csvpipe": 120.0, "aws-glue": 900.0}
+
+# The settings the root command built, for main(): errors escaping a command are worded there.
+_COMMAND_SETTINGS: list[Settings] = []
 
 app = typer.Typer(
     help="Develop an AWS CSV pipeline (S3 -> Lambda -> Glue -> QuickSight) on your machine.",
@@ -72,7 +78,9 @@ def _root(
         if not sep or not key.strip():
             raise UserInputError(f"--set expects KEY=VALUE, got {item!r}")
         overrides[key.strip()] = value.strip()
-    ctx.ensure_object(dict)["settings"] = load_settings(profile=profile, overrides=overrides)
+    settings = load_settings(profile=profile, overrides=overrides)
+    ctx.ensure_object(dict)["settings"] = settings
+    _COMMAND_SETTINGS[:] = [settings]  # for main()'s advice on errors that escape the command
 
 
 @config_app.command("show")
@@ -187,28 +195,38 @@ def status(ctx: typer.Context) -> None:
         console.print(f"  lambda    {state['function']}   logs {state['logs']}")
         if state.get("dashboard_url"):
             console.print(f"  dashboard {state['dashboard_url']} (pid {state['dashboard_pid']})")
+        warn_if_stack_differs(settings, state)
     else:
         console.print(f"profile {settings.profile}: endpoint {settings.endpoint_url or 'AWS'}")
-    records = runs.latest_runs(Clients(settings).s3, settings.processed_bucket)
-    if not records:
+    latest = runs.latest_run_records(Clients(settings).s3, settings.processed_bucket)
+    if not latest:
         console.print("no runs yet")
         return
-    table = Table(title="latest runs")
+    table = Table(title="latest runs (status covers every stage: preprocess, crawl, transform)")
     for column in ("file", "status", "rows in", "out", "rejected", "seconds", "started"):
         table.add_column(column)
-    for record in records:
-        rows = record.get("rows") or {}
+    failures = []
+    for records in latest:
+        pre = records.get("preprocess") or {}
+        source = (pre or records.get("invoke") or {}).get("source") or {}
+        rows = pre.get("rows") or {}
+        outcome = runs.outcome(records)
+        seconds = [r["seconds"] for r in records.values() if isinstance(r.get("seconds"), int | float)]
         cells = (
-            record["source"]["key"],
-            record["status"],
+            source.get("key", "?"),
+            outcome.label,
             rows.get("in", "-"),
             rows.get("out", "-"),
             rows.get("rejected", "-"),
-            record.get("seconds", "-"),
-            record.get("started_at", ""),
+            f"{sum(seconds):.2f}" if seconds else "-",
+            pre.get("started_at") or (records.get("invoke") or {}).get("at", ""),
         )
         table.add_row(*(Text(str(cell)) for cell in cells))
+        if outcome.error:
+            failures.append(f"{source.get('key', '?')}: {outcome.label}: {outcome.error}")
     console.print(table)
+    for line in failures:
+        console.print(line, style="red")
 
 
 @app.command()
@@ -236,10 +254,14 @@ def run(
     settings = settings_of(ctx)
     for path in files:
         check_local_file(path)
+    running: dict[str, Any] | None = None
     if settings.profile == "local":
         from emulators import stack
 
-        if stack.read_state(settings) is None:
+        running = stack.read_state(settings)
+        if running is not None:
+            warn_if_stack_differs(settings, running)
+        else:
             with console.status("starting the local stack..."):
                 state = stack.start_detached(settings)
             console.print(
@@ -249,7 +271,12 @@ def run(
                 console.print(f"dashboard: {state['dashboard_url']}")
     if timeout is None:
         timeout = GLUE_WAIT_SECONDS.get(settings.glue_backend, 120.0)
-    ok = run_files(console, Clients(settings), files, dataset, timeout + settings.lambda_timeout)
+    # Which transforms read a dataset: the running stack's, which are the ones that ran.
+    stack_transforms = ((running or {}).get("settings") or {}).get("transforms_dir")
+    transforms_dir = Path(stack_transforms) if stack_transforms else settings.transforms_dir
+    ok = run_files(
+        console, Clients(settings), files, dataset, timeout + settings.lambda_timeout, transforms_dir
+    )
     raise typer.Exit(0 if ok else 1)
 
 
@@ -328,13 +355,12 @@ app.command()(deploy)
 app.command()(destroy)
 
 
-def _friendly(exc: Exception) -> str | None:
-    """One line for errors that reach the CLI from AWS clients."""
+def _friendly(exc: Exception, settings: Settings | None = None) -> str | None:
+    """One line for errors that reach the CLI from AWS clients; the advice fits the profile of
+    ``settings`` (the command's; the local profile's when the settings could not be read)."""
     if isinstance(exc, EndpointConnectionError):
-        return (
-            f"cannot reach {exc.kwargs.get('endpoint_url', 'the AWS endpoint')}: is the stack "
-            "running? Start it with `csvpipe up --detach`"
-        )
+        advice = unreachable_advice(settings or Settings())
+        return f"cannot reach {endpoint_of(exc.kwargs.get('endpoint_url'))}: {advice}"
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return f"AWS error {error.get('Code')}: {error.get('Message')}"
@@ -352,8 +378,18 @@ def main() -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     except (BotoCoreError, ClientError) as exc:
-        print(f"error: {_friendly(exc)}", file=sys.stderr)
+        print(f"error: {_friendly(exc, next(iter(_COMMAND_SETTINGS), None))}", file=sys.stderr)
         sys.exit(1)
+    except Exception as exc:  # a bug: one line for the user, the traceback kept in a file
+        print(f"error: internal error: {type(exc).__name__}: {exc} ({_keep_traceback()})", file=sys.stderr)
+        sys.exit(1)
+
+
+def _keep_traceback() -> str:
+    """The current exception's traceback, written to a file; where, for the error line."""
+    with tempfile.NamedTemporaryFile("w", prefix="csvpipe-traceback-", suffix=".txt", delete=False) as out:
+        traceback.print_exc(file=out)
+    return f"traceback in {out.name}; please report it"
 
 
 if __name__ == "__main__":

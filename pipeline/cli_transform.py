@@ -3,6 +3,8 @@ them (``--dry-run``), or check that they port to Spark SQL for AWS Glue (``--che
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -60,6 +62,18 @@ def _check_spark(steps: list[Step], spark_sql: bool) -> None:
     raise typer.Exit(1 if blocked else 0)
 
 
+def _log_to_file(path: Path) -> Path:
+    """The stages' log lines (an unexpected error's traceback among them) to ``path``, not to the
+    terminal: the user gets the one FAILED line per transform, and where the details are."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("csvpipe")
+    logger.addHandler(handler)
+    logger.propagate = False
+    return path
+
+
 def transform(
     ctx: typer.Context,
     names: Annotated[
@@ -98,6 +112,7 @@ def transform(
         _check_spark(chosen, spark_sql)
         return
     clients = Clients(settings)
+    log_file = _log_to_file(settings.state_dir / "logs" / "transform.log")
     with console.status(f"running {len(chosen)} transform(s)..."):
         result = run_steps(
             chosen, settings, clients.s3, clients.glue, settings.state_dir / "glue-work", references
@@ -110,4 +125,6 @@ def transform(
         console.print(f"skipped {skipped['transform']}: {skipped['reason']}")
     for error in result["errors"]:
         console.print(f"FAILED  {error['transform']}: {error['error']}", style="red")
+    if any(e["error"].startswith("internal error") for e in result["errors"]):
+        console.print(f"details of the internal error(s) in {log_file}")
     raise typer.Exit(1 if result["errors"] else 0)

@@ -12,8 +12,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from pipeline.advice import unreachable_advice
 from pipeline.aws import Clients, client
 from pipeline.errors import CsvpipeError
 from pipeline.settings import Settings
@@ -85,6 +86,8 @@ def check_credentials(settings: Settings) -> Check:
     """AWS profile: credentials from the standard chain, and who they are."""
     try:
         identity = client(settings, "sts").get_caller_identity()
+    except EndpointConnectionError as exc:  # no answer at all: the network, not the credentials
+        return problem("credentials", f"cannot be checked ({exc})", unreachable_advice(settings))
     except (BotoCoreError, ClientError) as exc:
         return problem(
             "credentials",
@@ -99,7 +102,9 @@ def check_endpoint(clients: Clients) -> Check:
     try:
         clients.s3.list_buckets()
     except (BotoCoreError, ClientError) as exc:
-        return problem("endpoint", f"{where} does not answer S3 ({exc})", _start_hint(clients.settings))
+        settings = clients.settings
+        fix = unreachable_advice(settings) if settings.profile == "aws" else _start_hint(settings)
+        return problem("endpoint", f"{where} does not answer S3 ({exc})", fix)
     return ok("endpoint", f"{where} answers")
 
 

@@ -39,11 +39,13 @@ class FileProgress:
         return "queued"
 
     @property
+    def outcome(self) -> runs.Outcome:
+        """The file's outcome by the rule ``csvpipe status`` and the dashboard apply too."""
+        return runs.outcome(self.records)
+
+    @property
     def failed(self) -> bool:
-        invoke = self.records.get("invoke")
-        if self.timed_out or (invoke and not invoke.get("will_retry") and "preprocess" not in self.records):
-            return True
-        return any(r.get("status") != "ok" for s, r in self.records.items() if s != "invoke")
+        return self.timed_out or self.outcome.failed
 
     @property
     def done(self) -> bool:
@@ -52,21 +54,11 @@ class FileProgress:
     def error(self) -> str | None:
         if self.timed_out:
             return f"timed out waiting for the {self._next_stage()} stage"
-        invoke = self.records.get("invoke")
-        if invoke and "preprocess" not in self.records:
-            retry = (
-                " (will be retried)"
-                if invoke.get("will_retry")
-                else " (sent to the dead-letter queue: see `csvpipe dlq list`)"
-            )
-            return f"preprocess invocation failed: {invoke.get('error_type')}: {invoke.get('error')}{retry}"
-        for stage in layout.STAGES:
-            record = self.records.get(stage)
-            if record and record.get("status") != "ok":
-                details = record.get("error") or "; ".join(
-                    e.get("error", "") for e in record.get("errors", [])
-                )
-                return f"{stage} failed: {details}"
+        outcome = self.outcome
+        if outcome.stage == "invoke":
+            return f"preprocess invocation failed: {outcome.error}"
+        if outcome.failed:
+            return f"{outcome.stage} failed: {outcome.error}"
         return None
 
     def _next_stage(self) -> str:

@@ -14,17 +14,26 @@ from rich.text import Text
 
 from pipeline import layout, limits, runs
 from pipeline.aws import Clients
+from pipeline.errors import CsvpipeError
 from pipeline.follow import FileProgress, clear_records, follow
 from pipeline.ingest.upload import upload_file
+from pipeline.settings import PACKAGED_TRANSFORMS, Settings, replace
 from pipeline.storage import head, split_s3_uri
+from pipeline.transform.job import load_plan
 
 PREVIEW_ROWS = 10
 
 
 def run_files(
-    console: Console, clients: Clients, files: list[Path], dataset: str | None, timeout: float
+    console: Console,
+    clients: Clients,
+    files: list[Path],
+    dataset: str | None,
+    timeout: float,
+    transforms_dir: Path | None = None,
 ) -> bool:
-    """Upload and follow ``files``; True when every stage of every file succeeded."""
+    """Upload and follow ``files``; True when every stage of every file succeeded.
+    ``transforms_dir``: the transforms that run (the stack's), default the settings'."""
     settings = clients.settings
     for warning in _limit_warnings(clients, files):
         console.print(f"warning: {warning}", style="yellow")
@@ -64,8 +73,10 @@ def run_files(
         results = follow(clients.s3, settings.processed_bucket, uploads, timeout, on_change=changed)
 
     outputs: dict[str, str] = {}
+    transforms_dir = transforms_dir or settings.transforms_dir
+    read = datasets_read(replace(settings, transforms_dir=transforms_dir))
     for item in results:
-        _print_file(console, item)
+        print_file(console, item, read, transforms_dir)
         for output in (item.records.get("transform") or {}).get("outputs", []):
             outputs[output["output"]] = output["data"]
     for name, uri in outputs.items():
@@ -90,7 +101,38 @@ def _limit_warnings(clients: Clients, files: list[Path]) -> list[str]:
     ]
 
 
-def _print_file(console: Console, item: FileProgress) -> None:
+def datasets_read(settings: Settings) -> set[str] | None:
+    """The datasets some transform of ``transforms_dir`` reads; None when the transforms cannot
+    be read (their own command, ``csvpipe transform --dry-run``, says why)."""
+    try:
+        steps, _ = load_plan(settings)
+    except CsvpipeError:
+        return None
+    return {table for step in steps for table in step.catalog}
+
+
+def no_transform_line(dataset: str, transforms_dir: Path) -> str:
+    """What a file whose dataset no transform reads gets instead of outputs: the fact, and how
+    to start a transform."""
+    if transforms_dir.resolve() == PACKAGED_TRANSFORMS.resolve():
+        where = (
+            "in a folder of your own (e.g. transforms/) and restart the stack with it: "
+            "`csvpipe down && csvpipe --set transforms_dir=transforms up --detach`"
+        )
+    else:
+        where = f"in {transforms_dir}"
+    return (
+        f"  outputs: none: no transform reads dataset {dataset}; write one as <name>.sql "
+        f"(e.g. SELECT count(*) AS n FROM {dataset}) {where}; see docs/runs-and-status.md"
+    )
+
+
+def print_file(
+    console: Console, item: FileProgress, read: set[str] | None = None, transforms_dir: Path | None = None
+) -> None:
+    """One file's summary: its outcome over every stage and why it failed, the rules that
+    applied, its rows, table, outputs (or that no transform reads its dataset) and timings.
+    ``read``: the datasets some transform reads (None: unknown, nothing said about it)."""
     upload = item.upload
     pre = item.records.get("preprocess") or {}
     crawl = item.records.get("crawl") or {}
@@ -100,6 +142,8 @@ def _print_file(console: Console, item: FileProgress) -> None:
     console.print(mark, f"{upload.path}  (s3://{upload.bucket}/{upload.key}, run {upload.run_id})")
     if error := item.error():
         console.print(f"  error: {error}")
+    if pre.get("rules"):
+        console.print(f"  rules: {pre['rules']}")
     if rows := pre.get("rows"):
         console.print(
             f"  rows: {rows['in']} in, {rows['out']} out, {rows['rejected']} rejected, "
@@ -114,6 +158,10 @@ def _print_file(console: Console, item: FileProgress) -> None:
         console.print(f"  output: {output['data']} ({output['rows']} rows), manifest {output['manifest']}")
     for skipped in transform.get("skipped", []):
         console.print(f"  skipped: {skipped['transform']}: {skipped['reason']}")
+    dataset = pre.get("dataset")
+    unread = read is not None and bool(dataset) and dataset not in read
+    if unread and transforms_dir is not None and "transform" in item.records and not item.failed:
+        console.print(no_transform_line(str(dataset), transforms_dir))
     timings = ", ".join(
         f"{stage} {item.records[stage]['seconds']:.2f} s"
         for stage in layout.STAGES

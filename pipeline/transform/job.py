@@ -17,6 +17,7 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from pipeline.settings import Settings
 from pipeline.sqltext import identifier, literal
 from pipeline.storage import Mirror, download, head, split_s3_uri
 from pipeline.transform.dag import Step, plan
-from pipeline.transform.exceptions import MissingTable, SqlError
+from pipeline.transform.exceptions import MissingTable, SqlError, input_error, missing_column_hint
 from pipeline.transform.sql import Transform, discover, reference_tables
 
 log = logging.getLogger("csvpipe.transform")
@@ -244,7 +245,12 @@ def run_local(step: Step, inputs: LocalInputs, settings: Settings, out_dir: Path
     with _connect(settings, out_dir) as con:
         record: dict[str, dict[str, Any]] = {}
         for name, table in inputs.catalog.items():
-            record[name] = _catalog_view(con, name, table)
+            try:
+                record[name] = _catalog_view(con, name, table)
+            except duckdb.Error as exc:  # its files do not fit its catalog types
+                raise SqlError(
+                    input_error(transform.path.name, f"{settings.glue_database}.{name}", str(exc))
+                ) from None
         for name, path in inputs.references.items():
             record[name] = _reference_view(con, name, path)
         for name, (uri, parquet) in inputs.outputs.items():
@@ -257,7 +263,8 @@ def run_local(step: Step, inputs: LocalInputs, settings: Settings, out_dir: Path
         try:
             rows, columns = _write_outputs(con, transform.sql, settings, csv_path, parquet_path)
         except duckdb.Error as exc:
-            raise SqlError(sql_error(transform, exc)) from None
+            tables = {f"{settings.glue_database}.{n}": list(t.columns) for n, t in inputs.catalog.items()}
+            raise SqlError(sql_error(transform, exc, tables)) from None
     return StepResult(int(rows), columns, csv_path, parquet_path, record)
 
 
@@ -362,13 +369,16 @@ def _formula_guarded(columns: list[dict[str, str]]) -> str:
     return ", ".join(items)
 
 
-def sql_error(transform: Transform, exc: duckdb.Error) -> str:
+def sql_error(
+    transform: Transform, exc: duckdb.Error, tables: Mapping[str, Sequence[str]] | None = None
+) -> str:
     """DuckDB's error as one line naming the transform's file and, when DuckDB says where, the
-    line of that file: ``movies.sql, line 4: Binder Error: Referenced column "b" not found``."""
+    line of that file: ``movies.sql, line 4: Binder Error: Referenced column "b" not found``;
+    for a column its input lacks, the catalog ``tables`` it reads and their columns too."""
     text = str(exc)
     where = re.search(r"^LINE (\d+):", text, flags=re.MULTILINE)
     line = f", line {transform.first_line + int(where[1]) - 1}" if where else ""
-    return f"{transform.path.name}{line}: {text.splitlines()[0]}"
+    return f"{transform.path.name}{line}: {text.splitlines()[0]}{missing_column_hint(text, tables or {})}"
 
 
 def _waiting_for(step: Step, done: dict[str, str], settings: Settings, s3: Any, glue: Any) -> str | None:

@@ -79,7 +79,7 @@ INVOKE_DLQ = {**INVOKE_RETRY, "attempt": 3, "will_retry": False}
             "transform",
             True,
             True,
-            "transform failed: Binder Error: x; y",
+            "transform failed: a: Binder Error: x; b: y",
         ),
         (
             {"preprocess": PRE_OK, "crawl": OK, "transform": {**TRANSFORM_FAILED, "error": "whole job"}},
