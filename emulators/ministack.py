@@ -13,6 +13,8 @@ go to the folder it is given, never to a shared /tmp.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -20,10 +22,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import StackError
+from pipeline.settings import Settings
 
 # The version the end-to-end test runs (pyproject.toml's test extra pins it).
 TESTED_VERSION = "1.5.33"
@@ -35,11 +40,13 @@ STOP_TIMEOUT = 15.0
 
 
 def installed_version() -> str | None:
-    """MiniStack's version when it is installed in this Python environment, else None."""
+    """MiniStack's version when it can be imported in this Python environment, else None."""
+    if importlib.util.find_spec("ministack") is None:
+        return None
     try:
         return metadata.version("ministack")
     except metadata.PackageNotFoundError:
-        return None
+        return "(unknown version)"
 
 
 def require_installed() -> str:
@@ -144,3 +151,86 @@ class MiniStack:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=STOP_TIMEOUT)
+
+
+# -- the ministack profile's `csvpipe up` and `csvpipe down` -------------------------------------
+
+
+def server_for(settings: Settings) -> MiniStack:
+    """The profile's MiniStack: on emulator_host:emulator_port, its files and (with persist) its
+    state under <data_dir>/.csvpipe/ministack."""
+    return MiniStack(
+        settings.emulator_host,
+        settings.emulator_port,
+        settings.state_dir / "ministack",
+        persist=settings.persist,
+    )
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.state_dir / "ministack.json"
+
+
+def read_state(settings: Settings) -> dict[str, Any] | None:
+    """The detached MiniStack's state, or None when none runs (a stale file is removed)."""
+    from emulators.stack import _alive
+
+    path = state_path(settings)
+    try:
+        state = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if not _alive(int(state.get("pid", 0))):
+        path.unlink(missing_ok=True)
+        return None
+    return dict(state)
+
+
+def start_detached(settings: Settings) -> dict[str, Any]:
+    """Start MiniStack in its own session, outliving this command; its state in a file."""
+    existing = read_state(settings)
+    if existing:
+        return existing
+    server = server_for(settings).start(detach=True)
+    assert server.process is not None
+    state = {
+        "pid": server.process.pid,
+        "endpoint_url": server.endpoint,
+        "version": installed_version(),
+        "log": str(server.log_path),
+    }
+    path = state_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state, indent=2))
+    return state
+
+
+def stop_detached(settings: Settings) -> bool:
+    """Stop a detached MiniStack and the Lambda workers it started; False when none ran."""
+    from emulators.stack import _alive
+
+    state = read_state(settings)
+    if state is None:
+        return False
+    pid = int(state["pid"])
+    os.killpg(pid, signal.SIGTERM)  # its own session: its Lambda workers go with it
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)  # waiting for a clean shutdown; bounded by STOP_TIMEOUT
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    state_path(settings).unlink(missing_ok=True)
+    return True
+
+
+def serve(settings: Settings, on_ready: Callable[[MiniStack], None]) -> None:
+    """Run MiniStack in the foreground until Ctrl-C (or until it exits)."""
+    server = server_for(settings).start()
+    assert server.process is not None
+    on_ready(server)
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

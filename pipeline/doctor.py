@@ -18,6 +18,9 @@ from pipeline.aws import Clients, client
 from pipeline.errors import CsvpipeError
 from pipeline.settings import Settings
 
+# Profiles whose emulator may run on another machine or container than csvpipe.
+EMULATED_ELSEWHERE = ("localstack", "ministack")
+
 
 @dataclass(frozen=True)
 class Check:
@@ -40,6 +43,11 @@ def _start_hint(settings: Settings) -> str:
         return "start the stack: `csvpipe up --detach`"
     if settings.profile == "localstack":
         return "start it: `csvpipe --profile localstack up` (or `docker compose up --build`)"
+    if settings.profile == "ministack":
+        return (
+            "start MiniStack: `csvpipe --profile ministack up --detach`, then deploy into it: "
+            "`csvpipe --profile ministack deploy --from-installed`"
+        )
     return "create it: `csvpipe deploy`"
 
 
@@ -79,6 +87,21 @@ def check_docker() -> Check:
     if reason is not None:
         return problem("docker", reason, "the localstack profile needs Docker; without it use `csvpipe up`")
     return ok("docker", "engine and compose plugin answer")
+
+
+def check_ministack(settings: Settings) -> Check:
+    """Ministack profile: MiniStack is installed here (it may still run elsewhere: the endpoint
+    check tells)."""
+    from emulators import ministack
+
+    version = ministack.installed_version()
+    if version is None:
+        return problem(
+            "ministack",
+            "MiniStack is not installed in this Python environment",
+            f"`{ministack.INSTALL_HINT}`, then `csvpipe --profile ministack up --detach`",
+        )
+    return ok("ministack", f"MiniStack {version} installed")
 
 
 def check_credentials(settings: Settings) -> Check:
@@ -201,12 +224,14 @@ def run_checks(settings: Settings) -> list[Check]:
     gates: dict[str, Callable[[], Check]] = {
         "local": lambda: check_stack(settings),
         "localstack": check_docker,
+        "ministack": lambda: check_ministack(settings),
         "aws": lambda: check_credentials(settings),
     }
     gate = gates[settings.profile]()
     checks.append(gate)
-    # Without Docker, LocalStack may still run elsewhere: the endpoint check tells.
-    blocked = gate.name if gate.status != "ok" and settings.profile != "localstack" else None
+    # Without Docker (or MiniStack installed here), the emulator may still run elsewhere: the
+    # endpoint check tells.
+    blocked = gate.name if gate.status != "ok" and settings.profile not in EMULATED_ELSEWHERE else None
     for name, check in (
         ("endpoint", check_endpoint),
         ("buckets", check_buckets),

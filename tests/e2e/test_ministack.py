@@ -47,7 +47,7 @@ IMAGE_BUILD_DIR = "/opt/csvpipe/build"  # where the Dockerfile puts the Lambda z
 SECONDS = 60  # the deadline of every wait on another process
 
 
-def _require_ministack() -> None:
+def require_ministack() -> None:
     if importlib.util.find_spec("ministack") is not None:
         return
     reason = "ministack is not installed: `pip install -e '.[test]'` (the test extra pins it)"
@@ -129,7 +129,7 @@ def _wait_for_text(path: Path, text: str, process: subprocess.Popen[str]) -> Non
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    _require_ministack()
+    require_ministack()
     home = tmp_path_factory.mktemp("ministack-user")
     server = MiniStack("127.0.0.1", free_port(), home / "ministack").start()
     unique = uuid.uuid4().hex[:8]

@@ -252,7 +252,7 @@ def test_unknown_profile(
     message = assert_one_line(info.value)
     assert f"unknown profile {named}" in message
     assert f"(from {source})" in message
-    assert "local, localstack, aws" in message
+    assert "local, localstack, ministack, aws" in message
 
 
 @pytest.mark.parametrize(
