@@ -20,6 +20,10 @@ from pipeline.settings import Settings
 
 # Profiles whose emulator may run on another machine or container than csvpipe.
 EMULATED_ELSEWHERE = ("localstack", "ministack")
+# Profiles where S3 invokes the deployed function, whose trigger doctor proves with a probe.
+PROBED_PROFILES = ("localstack", "ministack", "aws")
+# Beyond the Lambda timeout, how long the probe may take to show (a cold start, S3's delivery).
+TRIGGER_MARGIN_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,24 @@ def check_notification(clients: Clients) -> Check:
     return ok("notification", f"s3://{settings.raw_bucket} -> {', '.join(sorted(set(targets)))}")
 
 
+def check_trigger(clients: Clients) -> Check:
+    """The raw bucket's trigger fires: a probe uploaded under a reserved prefix gets the
+    function's run record within the Lambda timeout plus a margin (pipeline.probe)."""
+    from pipeline.probe import probe_trigger
+
+    settings = clients.settings
+    result = probe_trigger(
+        clients.s3,
+        client(settings, "lambda"),
+        settings.raw_bucket,
+        settings.processed_bucket,
+        wait_seconds=settings.lambda_timeout + TRIGGER_MARGIN_SECONDS,
+    )
+    if result.fired:
+        return ok("trigger", result.detail)
+    return problem("trigger", f"broken link: {result.link}; {result.detail}", result.fix)
+
+
 def check_catalog(clients: Clients) -> Check:
     settings = clients.settings
     try:
@@ -232,13 +254,15 @@ def run_checks(settings: Settings) -> list[Check]:
     # Without Docker (or MiniStack installed here), the emulator may still run elsewhere: the
     # endpoint check tells.
     blocked = gate.name if gate.status != "ok" and settings.profile not in EMULATED_ELSEWHERE else None
-    for name, check in (
+    registered: list[tuple[str, Callable[[Clients], Check]]] = [
         ("endpoint", check_endpoint),
         ("buckets", check_buckets),
         ("notification", check_notification),
-        ("catalog", check_catalog),
-        ("dead letters", check_dead_letters),
-    ):
+    ]
+    if settings.profile in PROBED_PROFILES:
+        registered.append(("trigger", check_trigger))
+    registered += [("catalog", check_catalog), ("dead letters", check_dead_letters)]
+    for name, check in registered:
         if blocked is not None:
             checks.append(Check(name, "skipped", f"needs {blocked}"))
             continue

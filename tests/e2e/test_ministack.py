@@ -34,9 +34,11 @@ from emulators.ministack import MiniStack
 from pipeline import layout, runs
 from pipeline.aws import Clients, client
 from pipeline.deploy.plan import FileBody, Inputs, LambdaCode, Target, deploy_plan
+from pipeline.probe import PROBE_PREFIX
 from pipeline.provision import processed_queue_name
 from pipeline.settings import Settings, load_settings
 from tests.conftest import REPO, SAMPLE, SAMPLE_GENRE_COUNTS, cli, free_port, wait_for_record
+from tests.e2e.test_cli_doctor import statuses
 
 pytestmark = pytest.mark.slow
 
@@ -260,6 +262,47 @@ def test_failed_invocations_reach_the_dead_letter_path_the_deploy_configures(dep
             "asynchronous invocations, so there is no dead-letter path to reach yet"
         )
     pytest.fail(f"the deploy now configures a dead-letter path ({configured}): test it here")
+
+
+def _doctor(deployed: Deployed) -> subprocess.CompletedProcess[str]:
+    env = {**deployed.env, "CSVPIPE_PROFILE": "ministack"}  # MiniStack's profile, at this endpoint
+    return cli("doctor", cwd=deployed.home, env=env, timeout=180)
+
+
+def _keys(s3: Any, bucket: str, prefix: str) -> set[str]:
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return {obj["Key"] for obj in listed.get("Contents", [])}
+
+
+def test_doctor_proves_the_trigger_fires_and_removes_its_probe(deployed: Deployed) -> None:
+    settings = deployed.settings
+    s3 = Clients(settings).s3
+    records_before = _keys(s3, settings.processed_bucket, layout.RUNS_PREFIX)
+    result = _doctor(deployed)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = statuses(result.stdout)
+    assert found["trigger"] == "ok" and set(found.values()) == {"ok"}, result.stdout
+    assert f"was processed by {settings.lambda_function_name} in " in result.stdout
+    assert _keys(s3, settings.raw_bucket, PROBE_PREFIX) == set()
+    assert _keys(s3, settings.processed_bucket, layout.RUNS_PREFIX) == records_before
+
+
+def test_doctor_names_the_broken_link_when_the_notification_is_removed(deployed: Deployed) -> None:
+    settings = deployed.settings
+    s3 = Clients(settings).s3
+    saved = s3.get_bucket_notification_configuration(Bucket=settings.raw_bucket)
+    saved.pop("ResponseMetadata", None)
+    assert saved.get("LambdaFunctionConfigurations"), saved
+    s3.put_bucket_notification_configuration(Bucket=settings.raw_bucket, NotificationConfiguration={})
+    try:
+        result = _doctor(deployed)
+    finally:
+        s3.put_bucket_notification_configuration(Bucket=settings.raw_bucket, NotificationConfiguration=saved)
+    assert result.returncode == 1
+    assert statuses(result.stdout)["trigger"] == "PROBLEM"
+    assert "broken link: raw bucket -> function (the bucket notification)" in result.stdout
+    assert "fix trigger: deploy again to put the notification back: `csvpipe deploy`" in result.stdout
+    assert _keys(s3, settings.raw_bucket, PROBE_PREFIX) == set()
 
 
 def test_destroy_removes_everything_deploy_created(deployed: Deployed) -> None:
