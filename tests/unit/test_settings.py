@@ -89,6 +89,7 @@ def test_profile_choice(
     [
         ("local", "http://127.0.0.1:4577", "testing", "testing"),
         ("localstack", "http://localhost:4566", "test", "test"),
+        ("ministack", "http://127.0.0.1:4577", "test", "test"),
         ("aws", None, None, None),
     ],
 )
