@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from emulators.ministack import INSTALL_HINT
+from emulators.ministack import INSTALL_HINT, is_ready
 from emulators.stack import _alive
 from pipeline.aws import Clients
 from pipeline.settings import load_settings
@@ -120,3 +122,33 @@ def test_up_without_ministack_installed_says_how_to_install_it_in_one_line(tmp_p
         f"error: the ministack profile runs MiniStack, which is not installed: `{INSTALL_HINT}` "
         "(into the same Python environment as csvpipe)\n"
     )
+
+
+def test_up_in_the_foreground_serves_until_ctrl_c(tmp_path: Path) -> None:
+    require_ministack()
+    port = free_port()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))}
+    env = {**base, "CSVPIPE_EMULATOR_PORT": str(port), "CSVPIPE_DATA_DIR": str(tmp_path / "data")}
+    log = tmp_path / "up.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "--profile", "ministack", "up"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while f"MiniStack ready at http://127.0.0.1:{port}" not in log.read_text():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"not ready within 60 s:\n{log.read_text()}"
+            time.sleep(0.1)  # polling another process's output; bounded by the deadline
+        assert is_ready(f"http://127.0.0.1:{port}")
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        process.wait(timeout=30)
+    assert process.returncode == 0, log.read_text()
+    assert log.read_text().rstrip().endswith("MiniStack stopped")
+    assert not is_ready(f"http://127.0.0.1:{port}")
