@@ -13,6 +13,7 @@ go to the folder it is given, never to a shared /tmp.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -92,7 +93,10 @@ def environment(host: str, port: int, state_dir: Path, *, persist: bool) -> dict
 
 
 class MiniStack:
-    """One MiniStack server, started and stopped by this object (or, detached, by its pid)."""
+    """One MiniStack server, started and stopped by this object (or, detached, by its pid).
+
+    It runs in a session of its own, so stopping it stops the Lambda workers it started (they
+    share its process group), and a Ctrl-C meant for csvpipe reaches it only through csvpipe."""
 
     def __init__(self, host: str, port: int, state_dir: Path, *, persist: bool = False) -> None:
         self.host, self.port, self.state_dir, self.persist = host, port, state_dir, persist
@@ -106,9 +110,8 @@ class MiniStack:
     def log_path(self) -> Path:
         return self.state_dir / "ministack.log"
 
-    def start(self, *, detach: bool = False) -> MiniStack:
-        """Start the server and wait (bounded) until it answers; ``detach`` puts it in its own
-        session, so it outlives this process."""
+    def start(self) -> MiniStack:
+        """Start the server and wait (bounded) until it answers."""
         require_installed()
         from emulators.aws_emulator import port_in_use
 
@@ -126,7 +129,7 @@ class MiniStack:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=detach,
+                start_new_session=True,
             )
         deadline = time.monotonic() + READY_TIMEOUT
         while not is_ready(self.endpoint, timeout=0.5):
@@ -143,14 +146,20 @@ class MiniStack:
         return self
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=STOP_TIMEOUT)
+        if self.process is not None:
+            stop_group(self.process.pid, self.process.poll)
+
+
+def stop_group(leader: int, exited: Callable[[], int | None]) -> None:
+    """SIGTERM to MiniStack's process group, SIGKILL to what is left after STOP_TIMEOUT.
+    ``exited`` tells whether the leader has ended (and reaps it when it is our child)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(leader, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while exited() is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # waiting for a clean shutdown; bounded by STOP_TIMEOUT
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(leader, signal.SIGKILL)  # the workers, and the leader if still there
 
 
 # -- the ministack profile's `csvpipe up` and `csvpipe down` -------------------------------------
@@ -191,7 +200,7 @@ def start_detached(settings: Settings) -> dict[str, Any]:
     existing = read_state(settings)
     if existing:
         return existing
-    server = server_for(settings).start(detach=True)
+    server = server_for(settings).start()
     assert server.process is not None
     state = {
         "pid": server.process.pid,
@@ -213,12 +222,7 @@ def stop_detached(settings: Settings) -> bool:
     if state is None:
         return False
     pid = int(state["pid"])
-    os.killpg(pid, signal.SIGTERM)  # its own session: its Lambda workers go with it
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)  # waiting for a clean shutdown; bounded by STOP_TIMEOUT
-    if _alive(pid):
-        os.killpg(pid, signal.SIGKILL)
+    stop_group(pid, lambda: None if _alive(pid) else 0)
     state_path(settings).unlink(missing_ok=True)
     return True
 
