@@ -15,6 +15,7 @@ fail: CI installs the test extra, which pins it.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shlex
 import signal
@@ -34,7 +35,7 @@ from emulators.ministack import MiniStack
 from pipeline import layout, runs
 from pipeline.aws import Clients, client
 from pipeline.deploy.plan import FileBody, Inputs, LambdaCode, Target, deploy_plan
-from pipeline.probe import PROBE_PREFIX
+from pipeline.probe import PROBE_PREFIX, probe_trigger
 from pipeline.provision import processed_queue_name
 from pipeline.settings import Settings, load_settings
 from tests.conftest import REPO, SAMPLE, SAMPLE_GENRE_COUNTS, cli, free_port, wait_for_record
@@ -302,6 +303,56 @@ def test_doctor_names_the_broken_link_when_the_notification_is_removed(deployed:
     assert statuses(result.stdout)["trigger"] == "PROBLEM"
     assert "broken link: raw bucket -> function (the bucket notification)" in result.stdout
     assert "fix trigger: deploy again to put the notification back: `csvpipe deploy`" in result.stdout
+    assert _keys(s3, settings.raw_bucket, PROBE_PREFIX) == set()
+
+
+def test_the_probe_names_a_notification_to_a_missing_function(deployed: Deployed) -> None:
+    settings = deployed.settings
+    s3, functions = Clients(settings).s3, client(settings, "lambda")
+    saved = s3.get_bucket_notification_configuration(Bucket=settings.raw_bucket)
+    saved.pop("ResponseMetadata", None)
+    missing = saved["LambdaFunctionConfigurations"][0]["LambdaFunctionArn"] + "-gone"
+    elsewhere = {
+        "LambdaFunctionConfigurations": [{"LambdaFunctionArn": missing, "Events": ["s3:ObjectCreated:*"]}]
+    }
+    s3.put_bucket_notification_configuration(Bucket=settings.raw_bucket, NotificationConfiguration=elsewhere)
+    try:
+        result = probe_trigger(s3, functions, settings.raw_bucket, settings.processed_bucket, wait_seconds=3)
+    finally:
+        s3.put_bucket_notification_configuration(Bucket=settings.raw_bucket, NotificationConfiguration=saved)
+    assert not result.fired
+    assert result.link == "notification -> function (the function or its permission)"
+    assert f"{missing.rsplit(':', 1)[-1]} cannot be invoked" in result.detail
+    assert _keys(s3, settings.raw_bucket, PROBE_PREFIX) == set()
+
+
+def test_the_probe_names_a_function_that_runs_but_fails(deployed: Deployed) -> None:
+    settings = deployed.settings
+    s3, functions, sqs = Clients(settings).s3, client(settings, "lambda"), client(settings, "sqs")
+    name = settings.lambda_function_name
+    saved = functions.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    broken = {**saved, "CSVPIPE_PROCESSED_BUCKET": f"{settings.processed_bucket}-gone"}
+    # The failed asynchronous attempt is reported to this queue, and not retried, so the test
+    # knows when it is over: none is left to run into the destroy that follows.
+    queue = sqs.create_queue(QueueName=f"{settings.queue_name}-probe-failures")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+    queue_arn = attributes["QueueArn"]
+    functions.put_function_event_invoke_config(
+        FunctionName=name, MaximumRetryAttempts=0, DestinationConfig={"OnFailure": {"Destination": queue_arn}}
+    )
+    functions.update_function_configuration(FunctionName=name, Environment={"Variables": broken})
+    try:
+        result = probe_trigger(s3, functions, settings.raw_bucket, settings.processed_bucket, wait_seconds=3)
+        reported = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=20).get("Messages", [])
+    finally:
+        functions.update_function_configuration(FunctionName=name, Environment={"Variables": saved})
+        functions.delete_function_event_invoke_config(FunctionName=name)
+        sqs.delete_queue(QueueUrl=queue)
+    assert not result.fired
+    assert result.link == "function (it runs, but fails)", result
+    assert "(NoSuchBucket)" in result.detail, result.detail
+    assert len(reported) == 1, "the failed asynchronous attempt was not reported within 20 s"
+    assert json.loads(reported[0]["Body"])["requestContext"]["condition"] == "RetriesExhausted"
     assert _keys(s3, settings.raw_bucket, PROBE_PREFIX) == set()
 
 
