@@ -166,6 +166,13 @@ def check_trigger(clients: Clients) -> Check:
     from pipeline.probe import probe_trigger
 
     settings = clients.settings
+    if settings.glue_backend == "aws-glue":
+        return Check(
+            "trigger",
+            "skipped",
+            "not probed with glue_backend=aws-glue: the probe's run record would start the Glue "
+            "workflow (a billed crawl and job run)",
+        )
     result = probe_trigger(
         clients.s3,
         client(settings, "lambda"),

@@ -265,8 +265,9 @@ def test_failed_invocations_reach_the_dead_letter_path_the_deploy_configures(dep
     pytest.fail(f"the deploy now configures a dead-letter path ({configured}): test it here")
 
 
-def _doctor(deployed: Deployed) -> subprocess.CompletedProcess[str]:
+def _doctor(deployed: Deployed, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {**deployed.env, "CSVPIPE_PROFILE": "ministack"}  # MiniStack's profile, at this endpoint
+    env.update({f"CSVPIPE_{name.upper()}": value for name, value in settings.items()})
     return cli("doctor", cwd=deployed.home, env=env, timeout=180)
 
 
@@ -285,6 +286,16 @@ def test_doctor_proves_the_trigger_fires_and_removes_its_probe(deployed: Deploye
     assert found["trigger"] == "ok" and set(found.values()) == {"ok"}, result.stdout
     assert f"was processed by {settings.lambda_function_name} in " in result.stdout
     assert _keys(s3, settings.raw_bucket, PROBE_PREFIX) == set()
+    assert _keys(s3, settings.processed_bucket, layout.RUNS_PREFIX) == records_before
+
+
+def test_doctor_does_not_probe_where_a_probe_would_start_a_billed_glue_workflow(deployed: Deployed) -> None:
+    settings = deployed.settings
+    s3 = Clients(settings).s3
+    records_before = _keys(s3, settings.processed_bucket, layout.RUNS_PREFIX)
+    result = _doctor(deployed, glue_backend="aws-glue")
+    assert statuses(result.stdout)["trigger"] == "skipped", result.stdout
+    assert "not probed with glue_backend=aws-glue" in result.stdout
     assert _keys(s3, settings.processed_bucket, layout.RUNS_PREFIX) == records_before
 
 
