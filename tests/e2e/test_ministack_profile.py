@@ -152,3 +152,23 @@ def test_up_in_the_foreground_serves_until_ctrl_c(tmp_path: Path) -> None:
     assert process.returncode == 0, log.read_text()
     assert log.read_text().rstrip().endswith("MiniStack stopped")
     assert not is_ready(f"http://127.0.0.1:{port}")
+
+
+def test_buckets_and_objects_outlive_down_and_up(tmp_path: Path) -> None:
+    require_ministack()
+    env = {
+        "CSVPIPE_PROFILE": "ministack",
+        "CSVPIPE_EMULATOR_PORT": str(free_port()),
+        "CSVPIPE_DATA_DIR": str(tmp_path / "data"),
+    }
+    s3 = Clients(load_settings(environ=env, config_path=None)).s3
+    try:
+        assert cli("up", "--detach", cwd=tmp_path, env=env, timeout=120).returncode == 0
+        s3.create_bucket(Bucket="kept")
+        s3.put_object(Bucket="kept", Key="movies/a.csv", Body=b"movieId,title\n1,Heat\n")
+        assert cli("down", cwd=tmp_path, env=env, timeout=60).stdout.strip() == "MiniStack stopped"
+        assert cli("up", "--detach", cwd=tmp_path, env=env, timeout=120).returncode == 0
+        body = s3.get_object(Bucket="kept", Key="movies/a.csv")["Body"].read()
+        assert body == b"movieId,title\n1,Heat\n"
+    finally:
+        cli("down", cwd=tmp_path, env=env, timeout=60)
