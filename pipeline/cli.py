@@ -58,7 +58,10 @@ def _root(
     profile: Annotated[
         str | None,
         typer.Option(
-            "--profile", "-p", help="local (default, embedded), localstack or aws. Overrides CSVPIPE_PROFILE."
+            "--profile",
+            "-p",
+            help="local (default, embedded), localstack (Docker Compose), ministack (MiniStack, no Docker) "
+            "or aws. Overrides CSVPIPE_PROFILE.",
         ),
     ] = None,
     set_: Annotated[
@@ -107,10 +110,16 @@ def up(
 
     On the localstack profile, brings up the docker compose stack instead (LocalStack, the
     deployed Lambda, the Glue stand-in, the dashboard and the watcher) and waits until it is
-    healthy; it needs a Docker engine."""
+    healthy; it needs a Docker engine.
+
+    On the ministack profile, starts MiniStack (`pip install ministack`) on 127.0.0.1 instead;
+    then `csvpipe --profile ministack deploy --from-installed` deploys the pipeline into it."""
     from emulators import stack
 
     settings = settings_of(ctx)
+    if settings.profile == "ministack":
+        _up_ministack(settings, detach)
+        return
     if settings.profile == "localstack":
         from emulators import compose
 
@@ -145,6 +154,30 @@ def up(
     console.print("local stack stopped")
 
 
+def _up_ministack(settings: Settings, detach: bool) -> None:
+    from emulators import ministack
+
+    ministack.require_installed()
+    then = (
+        "deploy into it: `csvpipe --profile ministack deploy --from-installed`, "
+        "then run the Glue stand-in: `csvpipe --profile ministack glue-worker`"
+    )
+    if detach:
+        state = ministack.start_detached(settings)
+        console.print(
+            f"MiniStack {state['version']} running (pid {state['pid']}) at {state['endpoint_url']}; "
+            "stop it with `csvpipe --profile ministack down`"
+        )
+        console.print(then)
+        return
+
+    def ready(server: ministack.MiniStack) -> None:
+        console.print(f"MiniStack ready at {server.endpoint} (log {server.log_path}); Ctrl-C to stop\n{then}")
+
+    ministack.serve(settings, on_ready=ready)
+    console.print("MiniStack stopped")
+
+
 @app.command()
 def down(
     ctx: typer.Context,
@@ -167,6 +200,12 @@ def down(
 
         compose.down(compose.compose_file())
         console.print("localstack stack stopped (volumes kept)")
+        return
+    if settings.profile == "ministack":
+        from emulators import ministack
+
+        stopped = ministack.stop_detached(settings)
+        console.print("MiniStack stopped" if stopped else "no MiniStack is running")
         return
     if stack.stop(settings):
         console.print("local stack stopped")

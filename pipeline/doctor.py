@@ -19,6 +19,13 @@ from pipeline.aws import Clients, client
 from pipeline.errors import CsvpipeError
 from pipeline.settings import Settings
 
+# Profiles whose emulator may run on another machine or container than csvpipe.
+EMULATED_ELSEWHERE = ("localstack", "ministack")
+# Profiles where S3 invokes the deployed function, whose trigger doctor proves with a probe.
+PROBED_PROFILES = ("localstack", "ministack", "aws")
+# Beyond the Lambda timeout, how long the probe may take to show (a cold start, S3's delivery).
+TRIGGER_MARGIN_SECONDS = 30
+
 
 @dataclass(frozen=True)
 class Check:
@@ -41,6 +48,11 @@ def _start_hint(settings: Settings) -> str:
         return "start the stack: `csvpipe up --detach`"
     if settings.profile == "localstack":
         return "start it: `csvpipe --profile localstack up` (or `docker compose up --build`)"
+    if settings.profile == "ministack":
+        return (
+            "start MiniStack: `csvpipe --profile ministack up --detach`, then deploy into it: "
+            "`csvpipe --profile ministack deploy --from-installed`"
+        )
     return "create it: `csvpipe deploy`"
 
 
@@ -80,6 +92,21 @@ def check_docker() -> Check:
     if reason is not None:
         return problem("docker", reason, "the localstack profile needs Docker; without it use `csvpipe up`")
     return ok("docker", "engine and compose plugin answer")
+
+
+def check_ministack(settings: Settings) -> Check:
+    """Ministack profile: MiniStack is installed here (it may still run elsewhere: the endpoint
+    check tells)."""
+    from emulators import ministack
+
+    version = ministack.installed_version()
+    if version is None:
+        return problem(
+            "ministack",
+            "MiniStack is not installed in this Python environment",
+            f"`{ministack.INSTALL_HINT}`, then `csvpipe --profile ministack up --detach`",
+        )
+    return ok("ministack", f"MiniStack {version} installed")
 
 
 def check_credentials(settings: Settings) -> Check:
@@ -136,6 +163,31 @@ def check_notification(clients: Clients) -> Check:
             _start_hint(settings),
         )
     return ok("notification", f"s3://{settings.raw_bucket} -> {', '.join(sorted(set(targets)))}")
+
+
+def check_trigger(clients: Clients) -> Check:
+    """The raw bucket's trigger fires: a probe uploaded under a reserved prefix gets the
+    function's run record within the Lambda timeout plus a margin (pipeline.probe)."""
+    from pipeline.probe import probe_trigger
+
+    settings = clients.settings
+    if settings.glue_backend == "aws-glue":
+        return Check(
+            "trigger",
+            "skipped",
+            "not probed with glue_backend=aws-glue: the probe's run record would start the Glue "
+            "workflow (a billed crawl and job run)",
+        )
+    result = probe_trigger(
+        clients.s3,
+        client(settings, "lambda"),
+        settings.raw_bucket,
+        settings.processed_bucket,
+        wait_seconds=settings.lambda_timeout + TRIGGER_MARGIN_SECONDS,
+    )
+    if result.fired:
+        return ok("trigger", result.detail)
+    return problem("trigger", f"broken link: {result.link}; {result.detail}", result.fix)
 
 
 def check_catalog(clients: Clients) -> Check:
@@ -206,19 +258,23 @@ def run_checks(settings: Settings) -> list[Check]:
     gates: dict[str, Callable[[], Check]] = {
         "local": lambda: check_stack(settings),
         "localstack": check_docker,
+        "ministack": lambda: check_ministack(settings),
         "aws": lambda: check_credentials(settings),
     }
     gate = gates[settings.profile]()
     checks.append(gate)
-    # Without Docker, LocalStack may still run elsewhere: the endpoint check tells.
-    blocked = gate.name if gate.status != "ok" and settings.profile != "localstack" else None
-    for name, check in (
+    # Without Docker (or MiniStack installed here), the emulator may still run elsewhere: the
+    # endpoint check tells.
+    blocked = gate.name if gate.status != "ok" and settings.profile not in EMULATED_ELSEWHERE else None
+    registered: list[tuple[str, Callable[[Clients], Check]]] = [
         ("endpoint", check_endpoint),
         ("buckets", check_buckets),
         ("notification", check_notification),
-        ("catalog", check_catalog),
-        ("dead letters", check_dead_letters),
-    ):
+    ]
+    if settings.profile in PROBED_PROFILES:
+        registered.append(("trigger", check_trigger))
+    registered += [("catalog", check_catalog), ("dead letters", check_dead_letters)]
+    for name, check in registered:
         if blocked is not None:
             checks.append(Check(name, "skipped", f"needs {blocked}"))
             continue

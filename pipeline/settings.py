@@ -20,7 +20,7 @@ from typing import Any, get_type_hints
 
 from pipeline.errors import ConfigError
 
-PROFILES = ("local", "localstack", "aws")
+PROFILES = ("local", "localstack", "ministack", "aws")
 PACKAGED_TRANSFORMS = Path(__file__).parent / "transforms"
 PACKAGED_RULES = Path(__file__).parent / "rules"
 CONFIG_FILE_NAME = "csvpipe.toml"
@@ -131,6 +131,14 @@ def _profile_defaults(profile: str, port: int, host: str) -> dict[str, Any]:
             "endpoint_url": f"http://{host}:{port}",
             "aws_access_key_id": "testing",
             "aws_secret_access_key": "testing",
+        }
+    if profile == "ministack":
+        # MiniStack (PyPI `ministack`) as a host process on the emulator's address: the deployed
+        # pipeline (`csvpipe deploy`) without Docker.
+        return {
+            "endpoint_url": f"http://{host}:{port}",
+            "aws_access_key_id": "test",
+            "aws_secret_access_key": "test",
         }
     if profile == "localstack":
         return {

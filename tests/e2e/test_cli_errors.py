@@ -16,13 +16,13 @@ from tests.conftest import cli
         (
             ["--profile", "prod", "status"],
             {},
-            "error: unknown profile 'prod' (from --profile); choose one of local, localstack, aws",
+            "error: unknown profile 'prod' (from --profile); choose one of local, localstack, ministack, aws",
         ),
         (
             ["status"],
             {"CSVPIPE_PROFILE": "staging"},
             "error: unknown profile 'staging' (from env CSVPIPE_PROFILE); "
-            "choose one of local, localstack, aws",
+            "choose one of local, localstack, ministack, aws",
         ),
         (["run", "notes.txt"], {}, "error: notes.txt: not a CSV file (expected a .csv or .csv.gz name)"),
         (

@@ -89,6 +89,7 @@ def test_profile_choice(
     [
         ("local", "http://127.0.0.1:4577", "testing", "testing"),
         ("localstack", "http://localhost:4566", "test", "test"),
+        ("ministack", "http://127.0.0.1:4577", "test", "test"),
         ("aws", None, None, None),
     ],
 )
@@ -252,7 +253,7 @@ def test_unknown_profile(
     message = assert_one_line(info.value)
     assert f"unknown profile {named}" in message
     assert f"(from {source})" in message
-    assert "local, localstack, aws" in message
+    assert "local, localstack, ministack, aws" in message
 
 
 @pytest.mark.parametrize(
