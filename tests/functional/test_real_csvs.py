@@ -130,3 +130,20 @@ def test_a_header_alone_is_an_ok_run_with_no_rows(settings: Settings) -> None:
     assert stages["crawl"] is not None, "the crawler did not run"
     table = clients.glue.get_table(DatabaseName=settings.glue_database, Name="sales")["Table"]
     assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["order_id", "amount"]
+
+
+def test_a_header_alone_keeps_a_datasets_table_and_its_types(settings: Settings) -> None:
+    clients = produce(
+        settings,
+        [
+            ("sales/2024-12-24.csv", b"order_id,amount\n1,2.5\n2,4\n"),
+            ("sales/2024-12-25.csv", b"order_id,amount\n"),
+        ],
+    )
+
+    stages = records(clients, "sales/2024-12-25.csv")
+    assert stages["preprocess"] is not None and stages["preprocess"]["status"] == "ok"
+    assert stages["crawl"] is not None and stages["crawl"]["status"] == "ok", stages["crawl"]
+    table = clients.glue.get_table(DatabaseName=settings.glue_database, Name="sales")["Table"]
+    columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
+    assert columns == {"order_id": "bigint", "amount": "double"}
