@@ -5,6 +5,8 @@ layout of every bucket. Keeping it in one pure module makes the contract readabl
 
     raw        <dataset>/<file>.csv[.gz]             what users upload
     processed  <dataset>/<file>.csv                  cleaned data, one object per raw object
+                                                     (other raw keys: <file>~<hash>.csv, see
+                                                     processed_key)
                _rejects/<dataset>/<file>.csv         rows that could not be kept, with reasons
                _runs/<run_id>/<stage>.json           run records, one folder per raw object version
     final      <output>/<output>.csv                 analysis-ready data for QuickSight
@@ -55,6 +57,8 @@ def dataset_for_key(key: str) -> str:
     file's name when it sits at the top of the bucket. ``movies/2024.csv`` -> ``movies``,
     ``Movies List.csv`` -> ``movies_list``."""
     parts = PurePosixPath(key).parts
+    if not parts:
+        return "dataset"  # "" or "."
     base = parts[0] if len(parts) > 1 else strip_csv_suffix(parts[-1])
     name = snake_case(base)
     if not name:
@@ -68,11 +72,43 @@ def raw_key_for_upload(filename: str, dataset: str | None = None) -> str:
     return f"{dataset}/{PurePosixPath(filename).name}"
 
 
+# A processed key's hash suffix: ``~`` and this many hex digits of the raw key's SHA-256.
+KEY_HASH_CHARS = 12
+_HASHED_STEM = re.compile(rf"~[0-9a-f]{{{KEY_HASH_CHARS}}}$")
+_UNSAFE_CHARS = re.compile(r"[\\\x00-\x1f\x7f]")
+
+
 def processed_key(raw_key: str) -> str:
-    """One processed object per raw object, so reprocessing the same object overwrites it."""
+    """One processed object per raw object, so reprocessing the same object overwrites it, and
+    distinct raw objects never share one (the last processed would win).
+
+    A canonical raw key, ``<dataset>/<path>.csv`` whose first folder is already the dataset's name
+    and whose path has no empty, ``.`` or ``..`` segment, no backslash and no control character,
+    keeps its path: ``movies/movies.csv`` -> ``movies/movies.csv``. Any other key (``.csv.gz``,
+    ``.CSV``, a top-level ``movies.csv``, ``Movies/x.csv``, ``movies//x.csv``, ``movies/./x.csv``,
+    ``movies/..\\x.csv``) gets a readable, safe path and ``~`` plus 12 hex digits of its SHA-256:
+    ``movies/a.csv.gz`` -> ``movies/a~3f1c…e0.csv``. A canonical key whose name already ends like
+    such a suffix is hashed too, so the two kinds never meet."""
     dataset = dataset_for_key(raw_key)
-    rest = PurePosixPath(*PurePosixPath(raw_key).parts[1:]) if "/" in raw_key else PurePosixPath(raw_key)
-    return f"{dataset}/{strip_csv_suffix(str(rest))}.csv"
+    parts = raw_key.split("/")
+    rest = "/".join(parts[1:])
+    if (
+        len(parts) > 1
+        and parts[0] == dataset
+        and rest.endswith(".csv")
+        and all(part not in {"", ".", ".."} for part in parts[1:])
+        and not _UNSAFE_CHARS.search(rest)
+        and not _HASHED_STEM.search(rest.removesuffix(".csv"))
+    ):
+        return raw_key
+    safe = [
+        _UNSAFE_CHARS.sub("_", part)
+        for part in (parts[1:] if len(parts) > 1 else parts)
+        if part not in {"", ".", ".."}
+    ]
+    stem = strip_csv_suffix("/".join(safe)) or "file"
+    digest = hashlib.sha256(raw_key.encode("utf-8", "surrogatepass")).hexdigest()[:KEY_HASH_CHARS]
+    return f"{dataset}/{stem}~{digest}.csv"
 
 
 def rejects_key(raw_key: str) -> str:

@@ -64,13 +64,14 @@ def list_objects(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
 
 def local_relative(key: str) -> PurePosixPath:
     """Where an object key is kept under a local folder, never outside it: S3 keys may hold
-    ``..``, ``.``, empty segments, a leading ``/`` or control characters, which as a path would
-    climb out of the folder or name something else. Those segments and characters are written
-    %-escaped instead, so distinct keys stay distinct files."""
+    ``..``, ``.``, empty segments, a leading ``/``, backslashes or control characters, which as a
+    path would climb out of the folder or name something else (DuckDB reads a backslash as a
+    folder separator: ``..\\..\\x.csv`` climbs out of its allowed folders). Those segments and
+    characters are written %-escaped instead, so distinct keys stay distinct files."""
     parts = []
     for segment in key.split("/"):
         escaped = "".join(
-            f"%{ord(ch):02X}" if ord(ch) < 32 or ord(ch) == 127 or ch == "%" else ch for ch in segment
+            f"%{ord(ch):02X}" if ord(ch) < 32 or ord(ch) == 127 or ch in "%\\" else ch for ch in segment
         )
         if escaped in {"", ".", ".."}:
             escaped = "".join(f"%{ord(ch):02X}" for ch in escaped) or "%"

@@ -26,7 +26,7 @@ rows it decides), Python holds only those rows. Nothing in the work table is eve
 UPDATE of rows spread over a large table costs seconds): see ``_Work``.
 
 The fast path steps aside (``FastPathDeclined``, then the reference path runs) for what it does
-not model: a NUL character after the first 8 KB, a line over 64 MiB, a delimiter named by
+not model: a NUL character (its record is rejected), a line over 64 MiB, a delimiter named by
 ``sep=`` that is not one of ``, ; tab |``, a text holding every spare control character, millions
 of empty lines, more columns than MB of DuckDB memory (over 204 in a 512 MB Lambda).
 
@@ -57,8 +57,8 @@ from pipeline.preprocess.clean import (
     CleanCounts,
     Plan,
     clean_record,
+    header_columns,
     make_plan,
-    normalise_header,
     read_header,
 )
 from pipeline.preprocess.clean import (
@@ -69,7 +69,7 @@ from pipeline.preprocess.clean import (
 )
 from pipeline.preprocess.dedupe import duckdb_memory_mb, too_wide
 from pipeline.preprocess.dialect import DELIMITERS, detect_delimiter, excel_separator
-from pipeline.preprocess.exceptions import FastPathDeclined, UnreadableFile
+from pipeline.preprocess.exceptions import FastPathDeclined
 from pipeline.preprocess.fastsql import (
     COVERED,
     EMPTY,
@@ -445,7 +445,7 @@ def preprocess(
         # columns need about 200 MB of DuckDB's memory; 300 under a 205 MB limit came to 95 % of
         # a 512 MB budget.
         raise FastPathDeclined(f"{width} columns, over one per MB of DuckDB's memory")
-    plan = make_plan(normalise_header([cell.strip() for cell in header]), rules)
+    plan = make_plan(header_columns(header, rules, key), rules)
     source = LineSource(
         path=str(text.path),
         null_marker=text.free_controls[0],
@@ -516,8 +516,6 @@ def preprocess(
         empty_records -= sum(numbering.empty_between(first, last) for first, last in covered)
         counts.rows_empty += empty_records
         counts.rows_in += empty_records
-        if counts.rows_in == counts.rows_empty:
-            raise UnreadableFile(f"{key}: the file has a header but no data rows")
         if rules.dedupe:
             work.leave_out_duplicates()
         clock.lap("dedupe")

@@ -268,11 +268,16 @@ class _Builder:
         return parts, "(" + (" OR ".join(unsure) or "false") + ")"
 
     def multi_value(self, i: int) -> str:
-        """normalise_multi_value from the parts: empty ones dropped, the first of equal ones
-        kept, joined."""
+        """normalise_multi_value from the parts: empty ones and NA tokens dropped, the first of
+        equal ones kept, joined."""
         sep = literal(self.rules.multi_value_separator)
         p = f"p{i}"
-        return f"array_to_string(list_filter({p}, lambda x, k: x <> '' AND list_position({p}, x) = k), {sep})"
+        # An NA token among the values is no value. Parts here are ASCII (others are Python's),
+        # whose case folding is lower(): the parts are lower-cased already.
+        tokens = [token for token in self.tokens if token]
+        na = f" AND x NOT IN {_words(set(tokens))}" if tokens else ""
+        kept = f"x <> ''{na} AND list_position({p}, x) = k"
+        return f"array_to_string(list_filter({p}, lambda x, k: {kept}), {sep})"
 
     def year(self, y: str) -> tuple[str, str]:
         """year_from_title: ``(dddd)`` at the end of the title (the title has no whitespace at

@@ -43,7 +43,7 @@ from pipeline.preprocess.dialect import (
 )
 from pipeline.preprocess.exceptions import FastPathDeclined, UnreadableFile
 from pipeline.preprocess.fast import Processed
-from pipeline.preprocess.rules import Rules, load_rules
+from pipeline.preprocess.rules import Rules, load_rules, rules_origin
 from pipeline.preprocess.text import SNIFF_BYTES, open_binary
 from pipeline.settings import Settings, load_settings
 from pipeline.storage import MISSING_OBJECT_CODES, download, error_code
@@ -178,6 +178,8 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
             "status": "ok",
             "source": {"bucket": record.bucket, "key": record.key, "etag": record.etag, "size": record.size},
             "dataset": layout.dataset_for_key(record.key),
+            # The rules that applied: "defaults", or "<dataset>.toml (packaged|rules_dir)".
+            "rules": rules_origin(settings.rules_dir, layout.dataset_for_key(record.key)),
             "output": None,
             "rejects": None,
             "rows": None,
@@ -196,6 +198,7 @@ def preprocess_object(record: ObjectCreated, settings: Settings, s3: Any, contex
             record = _download(s3, record, local)
             timings["download"] = time.perf_counter() - began
             summary["source"]["key"], summary["dataset"] = record.key, layout.dataset_for_key(record.key)
+            summary["rules"] = rules_origin(settings.rules_dir, summary["dataset"])
             rules = load_rules(settings.rules_dir, summary["dataset"])
             # The function's memory size as Lambda reports it, so DuckDB's limit follows the
             # deployed configuration.

@@ -45,6 +45,38 @@ _LINE_END_RUN = re.compile(b"\n\n+")
 MAX_EMPTY_LINES = 8_000_000
 
 
+# File types that are never CSV, by their first bytes: images, PDF, ZIP (xlsx, docx), gzip,
+# SQLite, Parquet.
+_BINARY_SIGNATURES = (
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"\xff\xd8\xff",
+    b"%PDF-",
+    b"PK\x03\x04",
+    b"\x1f\x8b",
+    b"SQLite format 3\x00",
+    b"PAR1",
+)
+# Control bytes a text file does not hold (all below 0x20 but tab, LF, FF, CR and ESC).
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
+# A sample with more of them than this share is binary; fewer are stray bytes in a text, whose
+# records are rejected one by one (``clean.clean_record``).
+BINARY_SHARE = 0.05
+
+
+def looks_binary(head: bytes) -> bool:
+    """Is a file whose first bytes are ``head`` binary rather than text with a few stray control
+    bytes? A known binary signature, or control bytes (NUL among them) in over 5 % of the sample:
+    random or compressed bytes have about 11 %, a text with a stray NUL in a cell a few in 8 KB."""
+    if b"\x00" not in head:
+        return False
+    if head.startswith(_BINARY_SIGNATURES):
+        return True
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+    return controls > BINARY_SHARE * len(head)
+
+
 def open_binary(path: Path, key: str) -> tuple[Any, bytes]:
     """The file's bytes, gunzipped when the key says ``.gz``, and its first bytes; refuses
     binary content and files that are plainly not CSV."""
@@ -54,7 +86,7 @@ def open_binary(path: Path, key: str) -> tuple[Any, bytes]:
     except (OSError, EOFError) as exc:
         binary.close()
         raise UnreadableFile(f"{key}: not a readable gzip file ({exc})") from None
-    if b"\x00" in head and initial_encoding(head) != "utf-16":
+    if looks_binary(head) and initial_encoding(head) != "utf-16":
         binary.close()
         raise UnreadableFile(f"{key}: binary content (NUL bytes), not a CSV text file")
     if (kind := markup_kind(head)) is not None:

@@ -232,7 +232,8 @@ def test_rejected_rows_are_shown_by_the_rejects_command(workspace, first_run, tm
     )
     result = cli("run", str(messy), cwd=home, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "rows: 5 in, 2 out, 1 rejected, 1 empty, 1 duplicate" in result.stdout
+    # A dataset without rules keeps both Heat rows (no de-duplication, genres left as written).
+    assert "rows: 5 in, 3 out, 1 rejected, 1 empty, 0 duplicate" in result.stdout
     assert "rejects: s3://csv-processed-data-bucket/_rejects/messy_movies/messy_movies.csv" in result.stdout
 
     shown = cli("rejects", str(messy), cwd=home, env=env)

@@ -4,12 +4,14 @@ crash, a timeout or an out-of-memory kill."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from emulators.lambda_runtime import LocalLambda
 from emulators.stack import function_config
 from pipeline.aws import Clients
-from pipeline.settings import Settings
+from pipeline.settings import Settings, replace
 from tests.functional.test_lambda_runtime import s3_event
 
 pytestmark = pytest.mark.slow
@@ -45,13 +47,22 @@ def test_a_100_mb_field_inside_a_file(handler: LocalLambda, clients: Clients) ->
     assert record["rows"]["rejected"] == 1 and record["rows"]["out"] == 2
 
 
-def test_ten_thousand_columns(handler: LocalLambda, clients: Clients) -> None:
+def test_ten_thousand_columns(settings: Settings, clients: Clients, tmp_path: Path) -> None:
+    # The dataset's own rules ask for de-duplication (the defaults keep repeated rows).
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "wide.toml").write_text("dedupe = true\n")
+    function = LocalLambda(function_config(replace(settings, rules_dir=rules_dir))).start()
     columns = 10_000
     header = ",".join(f"c{i}" for i in range(columns))
     rows = [",".join(str((r * 7 + i) % 1000) for i in range(columns)) for r in range(300)]
     body = "\n".join([header, *rows, rows[5], rows[9], ""]).encode()  # two duplicate rows
-    record = invoke_on(handler, clients, "wide/wide.csv", body)
+    try:
+        record = invoke_on(function, clients, "wide/wide.csv", body)
+    finally:
+        function.stop()
     assert record["status"] == "ok", record
+    assert record["rules"] == "wide.toml (rules_dir)"
     assert record["rows"] == {"in": 302, "out": 300, "rejected": 0, "empty": 0, "duplicate": 2}
     assert len(record["columns"]) == columns
     processed = clients.s3.get_object(Bucket=clients.settings.processed_bucket, Key=record["output"]["key"])

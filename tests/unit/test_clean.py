@@ -138,8 +138,8 @@ def test_clean_csv(text: str, out: str, rejects: str, counts: tuple[int, int, in
 @pytest.mark.parametrize(
     ("header_line", "columns"),
     [
-        # A title column and no year column: the year taken from titles is added at the end.
-        ("movieId,Title,Release Date", ["movie_id", "title", "release_date", "year"]),
+        # A title column and no year column: by default no year column is added (rules may ask).
+        ("movieId,Title,Release Date", ["movie_id", "title", "release_date"]),
         (" Movie Id , movieId ,MOVIE_ID", ["movie_id", "movie_id_2", "movie_id_3"]),
         ("a,,b,", ["a", "column_2", "b", "column_4"]),
         ("!!!,???", ["column_1", "column_2"]),
@@ -180,10 +180,6 @@ def test_normalise_header(names: list[str], expected: list[str]) -> None:
         ("", f"{KEY}: the file is empty (no header, no rows)"),
         ("\n\n\n", f"{KEY}: the file is empty (no header, no rows)"),
         (",,\n ,\n", f"{KEY}: the file is empty (no header, no rows)"),
-        ("a,b\n", f"{KEY}: the file has a header but no data rows"),
-        ("a,b", f"{KEY}: the file has a header but no data rows"),
-        ("a,b\n\n\n", f"{KEY}: the file has a header but no data rows"),
-        ("a,b\n,\n  ,  \n", f"{KEY}: the file has a header but no data rows"),
         (
             "x" * (csv.field_size_limit() + 1) + "\n1\n",
             f"{KEY}: not a readable CSV header (field larger than field limit ({csv.field_size_limit()}))",
@@ -193,10 +189,6 @@ def test_normalise_header(names: list[str], expected: list[str]) -> None:
         "empty",
         "blank-lines",
         "blank-cells",
-        "header-only",
-        "header-no-newline",
-        "header-blank-lines",
-        "header-blank-rows",
         "header-too-large",
     ],
 )
@@ -206,6 +198,19 @@ def test_unreadable_file(text: str, message: str) -> None:
     assert str(info.value) == message
     assert isinstance(info.value, PreprocessError)
     assert info.value.retryable is False
+
+
+@pytest.mark.parametrize(
+    ("text", "empty"),
+    [("a,b\n", 0), ("a,b", 0), ("a,b\n\n\n", 2), ("a,b\n,\n  ,  \n", 2)],
+    ids=["header-only", "header-no-newline", "header-blank-lines", "header-blank-rows"],
+)
+def test_a_header_without_rows_is_a_valid_empty_file(text: str, empty: int) -> None:
+    result = clean(text)
+    assert result.out == "a,b\n"  # the header alone: the table is created or kept
+    assert result.rejects == REJECTS_HEADER
+    assert (result.counts.rows_in, result.counts.rows_out, result.counts.rows_empty) == (empty, 0, empty)
+    assert_balanced(result.counts)
 
 
 def test_source_key_is_written_as_given() -> None:

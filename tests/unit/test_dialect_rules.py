@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -72,6 +71,20 @@ def test_normalise_multi_value(value: str, expected: str | None) -> None:
     assert normalise_multi_value(value, "|") == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("(no genres listed)", None),
+        ("Drama|(No Genres Listed)", "drama"),
+        ("(NO GENRES LISTED)|(no genres listed)", None),
+        ("Sci-Fi|-|N/A", "sci-fi"),
+    ],
+)
+def test_na_tokens_among_multiple_values_are_no_value(value: str, expected: str | None) -> None:
+    na = Rules(na_tokens=("-", "N/A", "(no genres listed)")).na_set
+    assert normalise_multi_value(value, "|", na) == expected
+
+
 def test_rules_default_when_no_file(tmp_path: Path) -> None:
     assert load_rules(tmp_path, "sales") == Rules()
     assert load_rules(None, "sales") == Rules()
@@ -120,9 +133,24 @@ def test_column_rules_use_processed_names(tmp_path: Path) -> None:
     )
 
 
-def test_packaged_movies_rules_are_the_defaults_plus_types() -> None:
+def test_packaged_movies_rules_state_every_movie_specific_rule() -> None:
     from pipeline.settings import PACKAGED_RULES
 
     movies = load_rules(PACKAGED_RULES, "movies")
-    assert replace(movies, columns=()) == Rules()
-    assert movies.columns == (ColumnRule("movie_id", "int", "reject"), ColumnRule("year", "int", "null"))
+    assert movies == Rules(
+        na_tokens=(*Rules().na_tokens, "(no genres listed)"),
+        dedupe=True,
+        multi_value_columns=("genre",),
+        year_from="title",
+        rename=(("genres", "genre"),),
+        columns=(ColumnRule("movie_id", "int", "reject"), ColumnRule("year", "int", "null")),
+    )
+    assert movies.origin == "movies.toml (packaged)"
+
+
+def test_defaults_drop_nothing_a_user_did_not_ask_for() -> None:
+    defaults = Rules()
+    assert defaults.dedupe is False
+    assert defaults.multi_value_columns == () and defaults.year_from is None
+    assert defaults.rename == () and defaults.columns == ()
+    assert defaults.origin == "defaults"

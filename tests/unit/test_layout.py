@@ -6,6 +6,8 @@ import re
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline import layout
 
@@ -83,29 +85,76 @@ def test_raw_key_for_upload(filename: str, dataset: str | None, key: str) -> Non
 @pytest.mark.parametrize(
     ("raw_key", "processed", "rejects"),
     [
+        # Canonical keys (the dataset's folder, .csv): the same path, as before.
         ("movies/movies.csv", "movies/movies.csv", "_rejects/movies/movies.csv"),
-        ("movies/2024.csv.gz", "movies/2024.csv", "_rejects/movies/2024.csv"),
-        ("movies/2024/jan.CSV", "movies/2024/jan.csv", "_rejects/movies/2024/jan.csv"),
-        ("Movies/x.csv", "movies/x.csv", "_rejects/movies/x.csv"),
-        ("movies.csv", "movies/movies.csv", "_rejects/movies/movies.csv"),
-        ("Movies List.csv", "movies_list/Movies List.csv", "_rejects/movies_list/Movies List.csv"),
-        ("ratings.CSV.GZ", "ratings/ratings.csv", "_rejects/ratings/ratings.csv"),
-        ("2024 sales.csv", "t_2024_sales/2024 sales.csv", "_rejects/t_2024_sales/2024 sales.csv"),
+        ("movies/2024/jan.csv", "movies/2024/jan.csv", "_rejects/movies/2024/jan.csv"),
+        ("movies/year=2024/a.csv", "movies/year=2024/a.csv", "_rejects/movies/year=2024/a.csv"),
+        # Any other key: a readable path and 12 hex digits of the raw key's SHA-256.
+        ("movies/2024.csv.gz", "movies/2024~d2d2b56aa633.csv", "_rejects/movies/2024~d2d2b56aa633.csv"),
+        (
+            "movies/2024/jan.CSV",
+            "movies/2024/jan~758d56363fc0.csv",
+            "_rejects/movies/2024/jan~758d56363fc0.csv",
+        ),
+        ("Movies/x.csv", "movies/x~b813acea3ea3.csv", "_rejects/movies/x~b813acea3ea3.csv"),
+        ("movies.csv", "movies/movies~86c9ce6965d1.csv", "_rejects/movies/movies~86c9ce6965d1.csv"),
+        ("movies/./x.csv", "movies/x~888d158240e1.csv", "_rejects/movies/x~888d158240e1.csv"),
+        ("movies//x.csv", "movies/x~80164a7bfa8f.csv", "_rejects/movies/x~80164a7bfa8f.csv"),
+        (
+            "movies/..\\..\\x.csv",
+            "movies/.._.._x~59b7b1fceb7e.csv",
+            "_rejects/movies/.._.._x~59b7b1fceb7e.csv",
+        ),
+        ("movies/a~0123456789ab.csv", "movies/a~0123456789ab~e14ba1b16ca3.csv", None),
+        ("Movies List.csv", "movies_list/Movies List~aa8bbc1f032d.csv", None),
+        ("ratings.CSV.GZ", "ratings/ratings~282c9e8e2b21.csv", None),
     ],
 )
-def test_processed_and_rejects_keys(raw_key: str, processed: str, rejects: str) -> None:
+def test_processed_and_rejects_keys(raw_key: str, processed: str, rejects: str | None) -> None:
     assert layout.processed_key(raw_key) == processed
-    assert layout.rejects_key(raw_key) == rejects
+    if rejects is not None:
+        assert layout.rejects_key(raw_key) == rejects
     # The processed object sits under its dataset's prefix, so the crawler finds it there.
     assert processed.startswith(layout.dataset_prefix(layout.dataset_for_key(raw_key)))
     assert not processed.startswith((layout.RUNS_PREFIX, layout.REJECTS_PREFIX))
     assert layout.processed_key(raw_key) == processed  # same object, same key: reprocessing overwrites
+    # Nothing in a processed key can climb out of a folder once it is a local path.
+    assert "\\" not in processed and all(part not in {"", ".", ".."} for part in processed.split("/"))
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ["movies/x.csv", "movies/./x.csv", "movies//x.csv", "movies/sub/../x.csv"],
+        ["movies/a.csv", "movies/a.csv.gz", "movies/a.CSV", "movies/a.csv.GZ"],
+        ["movies.csv", "movies/movies.csv", "Movies/movies.csv", "MOVIES.csv"],
+        ["movies/..\\..\\x.csv", "movies/.._.._x.csv", "movies/../../x.csv", "movies/x.csv"],
+        ["movies/a.csv.gz", "movies/a~" + "0" * 12 + ".csv"],
+    ],
+)
+def test_distinct_raw_keys_never_share_a_processed_key(keys: list[str]) -> None:
+    processed = [layout.processed_key(key) for key in keys]
+    assert len(set(processed)) == len(keys), dict(zip(keys, processed, strict=True))
+
+
+raw_keys = st.lists(
+    st.sampled_from(["movies", "Movies", "/", ".", "..", "\\", "a", "~", "0", ".csv", ".gz", "\x00", " "]),
+    min_size=1,
+    max_size=10,
+).map("".join)
+
+
+@given(raw_keys, raw_keys)
+def test_processed_keys_are_injective(first: str, second: str) -> None:
+    if first != second:
+        assert layout.processed_key(first) != layout.processed_key(second)
 
 
 def test_uploaded_file_round_trips_through_processed_key() -> None:
     raw = layout.raw_key_for_upload("Movie Ratings.csv.gz")
     assert raw == "movie_ratings/Movie Ratings.csv.gz"
-    assert layout.processed_key(raw) == "movie_ratings/Movie Ratings.csv"
+    assert layout.processed_key(raw).startswith("movie_ratings/Movie Ratings~")
+    assert layout.processed_key(layout.raw_key_for_upload("movies.csv")) == "movies/movies.csv"
 
 
 ETAG = "0c5e0f3a8b4d2e1f9a7c6b5d4e3f2a1b"

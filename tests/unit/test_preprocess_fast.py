@@ -91,7 +91,9 @@ def same(data: bytes, rules: Rules, key: str = "movies/x.csv", *, may_decline: b
 
 @pytest.mark.parametrize("name", sorted(path.name for path in CORPUS.iterdir()))
 def test_corpus_file_gives_the_same_result_on_both_paths(name: str) -> None:
-    same((CORPUS / name).read_bytes(), MOVIES, key=f"movies/{name}")
+    data = (CORPUS / name).read_bytes()
+    # The fast path steps aside for a NUL character (its record is the reference's to reject).
+    same(data, MOVIES, key=f"movies/{name}", may_decline=b"\x00" in data)
 
 
 def test_whitespace_is_what_str_strip_removes() -> None:
@@ -127,11 +129,21 @@ HEADERS = [
     ('"id","ti,tle"', ","),
     (" movie Id |Title|GENRES ", "|"),
     ("id\ttitle\tgenre", "\t"),
+    ("id,genre,Genres", ","),  # renamed to one name by the movies rules: the file fails
 ]
 RULE_SETS = [
     MOVIES,
     ACCOUNTING_RULES,
     Rules(),
+    # The defaults before they lost nothing: dedupe, genres split, years from titles.
+    Rules(dedupe=True, multi_value_columns=("genre", "genres"), year_from="title"),
+    Rules(
+        dedupe=True,
+        rename=(("title", "name"), ("genres", "genre"), ("movie_id", "id")),
+        multi_value_columns=("genre",),
+        year_from="name",
+        columns=(ColumnRule("id", "int"),),
+    ),
     Rules(dedupe=False, year_from=None, na_tokens=("", "NÉANT", "K", "ss", "-")),
     Rules(
         multi_value_columns=("genre", "title"),

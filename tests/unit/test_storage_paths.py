@@ -22,6 +22,7 @@ from pipeline.storage import local_relative
         ("./a.csv", "%2E/a.csv"),
         ("a/\x00b\n.csv", "a/%00b%0A.csv"),
         ("100%.csv", "100%25.csv"),
+        ("movies/..\\..\\x.csv", "movies/..%5C..%5Cx.csv"),
         ("films/à voir 日本.csv", "films/à voir 日本.csv"),
     ],
 )
@@ -29,9 +30,9 @@ def test_local_relative(key: str, relative: str) -> None:
     assert local_relative(key) == PurePosixPath(relative)
 
 
-keys = st.lists(st.sampled_from(["a", ".", "/", "%", "\x00", "\n", "é", "2E"]), min_size=1, max_size=12).map(
-    "".join
-)
+keys = st.lists(
+    st.sampled_from(["a", ".", "/", "%", "\x00", "\n", "é", "2E", "\\"]), min_size=1, max_size=12
+).map("".join)
 
 
 @given(keys, keys)
