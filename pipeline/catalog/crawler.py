@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Iterator
@@ -32,7 +33,9 @@ from pipeline.catalog.plan import (
     plan_table,
     table_input,
 )
+from pipeline.catalog.types import pinned_type
 from pipeline.errors import CatalogError, StackError
+from pipeline.preprocess.rules import load_rules
 from pipeline.settings import Settings
 from pipeline.storage import MISSING_BUCKET_CODE, Mirror, error_code
 
@@ -161,11 +164,14 @@ def count_rows(path: Path) -> tuple[int, bool]:
 
 
 def scan_file(path: Path, key: str, options: CrawlerOptions) -> FileScan:
-    """Profile a file's sampled rows (``options``: rows or characters per file, or all) and
-    count all its rows. ``quoted`` is judged on the whole file in csvpipe mode; in
-    glue-compatible mode on the sample only, as AWS's classifier sees only its sample."""
+    """Profile a file's sampled rows (``options``: rows or characters per file, or all; a small
+    file is read whole, see CrawlerOptions.reads_whole) and count all its rows. ``quoted`` is
+    judged on the whole file in csvpipe mode; in glue-compatible mode on the sample only, as
+    AWS's classifier sees only its sample."""
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
     size = path.stat().st_size
+    if options.reads_whole(size):
+        options = dataclasses.replace(options, sample_rows=None, sample_bytes=None)
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         lines = _Lines(handle)
         reader = csv.reader(lines)
@@ -313,11 +319,26 @@ def _notes(
     return notes
 
 
+def pinned_columns(settings: Settings, dataset: str, inferred: dict[str, str]) -> dict[str, str]:
+    """Column name -> Glue type for each typed column of the dataset's rules
+    (``<rules_dir>/<dataset>.toml``, ``[columns.NAME] type = ...``); ``inferred``: the types the
+    data gave, which a decimal pin keeps when they are decimal."""
+    rules = load_rules(settings.rules_dir, dataset)
+    return {rule.name: pinned_type(rule.type, inferred.get(rule.name)) for rule in rules.columns}
+
+
 def plan_with_facts(
-    dataset: str, settings: Settings, glue: Any, mirror: Mirror, options: CrawlerOptions
+    dataset: str,
+    settings: Settings,
+    glue: Any,
+    mirror: Mirror,
+    options: CrawlerOptions,
+    *,
+    rebuild: bool = False,
 ) -> tuple[TablePlan, dict[str, Any]]:
     """The plan for one dataset and the facts of the crawl (files, rows read) for its record,
-    from the dataset's files in ``mirror``."""
+    from the dataset's files in ``mirror``. ``rebuild``: re-derive the table from these files
+    (see plan.plan_table)."""
     bucket = settings.processed_bucket
     prefix = layout.dataset_prefix(dataset)
     paths = mirror.prefix(bucket, prefix)
@@ -339,10 +360,11 @@ def plan_with_facts(
     check_key_names(dataset, partitioning, [c.name for c in schema.columns])
     location = f"s3://{bucket}/{prefix}"
     csvpipe = options.mode == "csvpipe"
+    pinned = pinned_columns(settings, dataset, {c.name: c.type for c in schema.columns})
     wanted = table_input(
         dataset,
         location,
-        [Column(c.name, c.type, c.nullable if csvpipe else None) for c in schema.columns],
+        [Column(c.name, pinned.get(c.name, c.type), c.nullable if csvpipe else None) for c in schema.columns],
         schema.record_count,
         header=schema.header,
         quoted=schema.quoted,
@@ -367,11 +389,16 @@ def plan_with_facts(
         existing_partitions=registered,
         file_columns=[(f.key, f.names) for f in schema.files],
         notes=_notes(schema, scans, options, skipped),
+        pinned=pinned,
+        rebuild=rebuild,
     )
+    present = {c.name for c in schema.columns}
     facts = {
         "files": len(scans),
         "rows_read": sum(scan.sampled for scan in scans),
         "full_scan": options.full_scan,
+        "files_read_whole": sum(scan.sampled >= scan.rows for scan in scans),
+        "pinned": {name: kind for name, kind in pinned.items() if name in present},
         # Why each file's first row was (not) taken as its header; the first few files.
         "headers": {f.key: f.header.reason for f in schema.files[:HEADER_REASONS]},
     }
@@ -459,13 +486,17 @@ def crawl(
     full_scan: bool = False,
     dry_run: bool = False,
     mirror: Mirror | None = None,
+    rebuild: bool = False,
+    options: CrawlerOptions | None = None,
 ) -> tuple[TablePlan, dict[str, Any]]:
     """Plan (and unless ``dry_run`` apply) the catalog change for one dataset: the plan and the
-    crawl record (the plan's decision and changes, the crawl's facts, what was applied)."""
-    options = crawler_options(settings, full_scan=full_scan)
+    crawl record (the plan's decision and changes, the crawl's facts, what was applied).
+    ``rebuild``: re-derive the table from the current files as a new version (``csvpipe crawl
+    DATASET --rebuild``). ``options``: instead of the settings' (tests set a small whole-file size)."""
+    options = options or crawler_options(settings, full_scan=full_scan)
     mirror = mirror or Mirror(s3, work_dir)
     for attempt in (1, 2):
-        plan, facts = plan_with_facts(dataset, settings, glue, mirror, options)
+        plan, facts = plan_with_facts(dataset, settings, glue, mirror, options, rebuild=rebuild)
         if dry_run:
             return plan, {**plan_record(plan), **facts, "dry_run": True, "applied": None}
         try:

@@ -57,6 +57,7 @@ class CatalogInput:
     columns: dict[str, str]  # name -> Glue type
     partitions: dict[str, str]  # partition key -> Glue type
     paths: list[Path]
+    table: str = ""  # database.name, for error messages
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ def _catalog_input(name: str, table: dict[str, Any], mirror: Mirror) -> CatalogI
         raise MissingTable(f"table {name} has no data under {storage['Location']}")
     columns = {c["Name"]: c["Type"] for c in storage["Columns"]}
     partitions = {c["Name"]: c["Type"] for c in table.get("PartitionKeys", [])}
-    return CatalogInput(storage["Location"], columns, partitions, paths)
+    qualified = f"{table['DatabaseName']}.{name}" if table.get("DatabaseName") else name
+    return CatalogInput(storage["Location"], columns, partitions, paths, qualified)
 
 
 def _output_input(name: str, settings: Settings, s3: Any, work_dir: Path) -> tuple[str, Path]:
@@ -189,12 +191,46 @@ def _catalog_view(con: duckdb.DuckDBPyConnection, name: str, table: CatalogInput
     # By name, not by position: the files of a dataset may order their columns differently,
     # or lack a column added later (NULL there). Hive folders (year=2024/) give the partitions.
     hive = f", hive_partitioning = true, hive_types = {_struct(partitions)}" if partitions else ""
-    selected = ", ".join(identifier(n) for n in [*columns, *partitions])
-    con.execute(
-        f"CREATE VIEW {identifier(name)} AS SELECT {selected} FROM read_parquet([{', '.join(files)}], "
-        f"union_by_name = true{hive})"
+    source = f"read_parquet([{', '.join(files)}], union_by_name = true{hive})"
+    # A table column that no current file has (dropped or renamed in later exports, or its files
+    # deleted) reads as NULL of its type: union_by_name only fills columns some file has, and a
+    # missing one would fail every transform of the table.
+    present = {row[0].casefold() for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    wanted = {**columns, **partitions}
+    selected = ", ".join(
+        identifier(n) if n.casefold() in present else f"CAST(NULL AS {kind}) AS {identifier(n)}"
+        for n, kind in wanted.items()
     )
-    return {"kind": "catalog", "location": table.location, "files": len(table.paths)}
+    con.execute(f"CREATE VIEW {identifier(name)} AS SELECT {selected} FROM {source}")
+    absent = [n for n in wanted if n.casefold() not in present]
+    return {
+        "kind": "catalog",
+        "location": table.location,
+        "files": len(table.paths),
+        **({"columns_in_no_file": absent} if absent else {}),
+    }
+
+
+_CONVERTING = re.compile(r'converting column "([^"]+)"')
+_NOT_FOUND = re.compile(r'Referenced column "([^"]+)" not found')
+
+
+def catalog_error(transform: Transform, name: str, table: CatalogInput, exc: duckdb.Error) -> str:
+    """A catalog table that DuckDB could not read with the catalog's types, as one line naming
+    the transform's file, the table and the column, and what to do."""
+    text = str(exc)
+    column = _CONVERTING.search(text)
+    value = re.search(r"Could not convert string (\"[^\n]*?\") to '([A-Z]+)", text)
+    qualified = table.table or name
+    if column:
+        kind = table.columns.get(column[1]) or table.partitions.get(column[1]) or "its type"
+        found = f"value {value[1]}" if value else "a value"
+        return (
+            f"{transform.path.name}: table {qualified}, column {column[1]}: {found} does not fit the "
+            f"catalog's type {kind}; `csvpipe crawl {name} --full-scan` widens the column, or pin "
+            f"its type in the dataset's rules ([columns.{column[1]}] type = ...)"
+        )
+    return f"{transform.path.name}: table {qualified} could not be read: {text.splitlines()[0]}"
 
 
 def _reference_view(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> dict[str, Any]:
@@ -244,7 +280,10 @@ def run_local(step: Step, inputs: LocalInputs, settings: Settings, out_dir: Path
     with _connect(settings, out_dir) as con:
         record: dict[str, dict[str, Any]] = {}
         for name, table in inputs.catalog.items():
-            record[name] = _catalog_view(con, name, table)
+            try:
+                record[name] = _catalog_view(con, name, table)
+            except duckdb.Error as exc:
+                raise SqlError(catalog_error(transform, name, table, exc)) from None
         for name, path in inputs.references.items():
             record[name] = _reference_view(con, name, path)
         for name, (uri, parquet) in inputs.outputs.items():
@@ -257,7 +296,7 @@ def run_local(step: Step, inputs: LocalInputs, settings: Settings, out_dir: Path
         try:
             rows, columns = _write_outputs(con, transform.sql, settings, csv_path, parquet_path)
         except duckdb.Error as exc:
-            raise SqlError(sql_error(transform, exc)) from None
+            raise SqlError(sql_error(transform, exc, inputs.catalog)) from None
     return StepResult(int(rows), columns, csv_path, parquet_path, record)
 
 
@@ -362,13 +401,24 @@ def _formula_guarded(columns: list[dict[str, str]]) -> str:
     return ", ".join(items)
 
 
-def sql_error(transform: Transform, exc: duckdb.Error) -> str:
+def sql_error(transform: Transform, exc: duckdb.Error, catalog: dict[str, CatalogInput] | None = None) -> str:
     """DuckDB's error as one line naming the transform's file and, when DuckDB says where, the
-    line of that file: ``movies.sql, line 4: Binder Error: Referenced column "b" not found``."""
+    line of that file: ``movies.sql, line 4: Binder Error: Referenced column "b" not found``;
+    a column no catalog table has also names the tables read and their columns."""
     text = str(exc)
     where = re.search(r"^LINE (\d+):", text, flags=re.MULTILINE)
     line = f", line {transform.first_line + int(where[1]) - 1}" if where else ""
-    return f"{transform.path.name}{line}: {text.splitlines()[0]}"
+    message = f"{transform.path.name}{line}: {text.splitlines()[0]}"
+    missing = _NOT_FOUND.search(text)
+    if missing and catalog:
+        tables = "; ".join(
+            f"table {table.table or name} has {', '.join([*table.columns, *table.partitions])}"
+            for name, table in catalog.items()
+            if missing[1].casefold() not in {c.casefold() for c in [*table.columns, *table.partitions]}
+        )
+        if tables:
+            message += f" (column {missing[1]}: no such column; {tables})"
+    return message
 
 
 def _waiting_for(step: Step, done: dict[str, str], settings: Settings, s3: Any, glue: Any) -> str | None:
