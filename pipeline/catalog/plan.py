@@ -742,7 +742,16 @@ def plan_record(plan: TablePlan) -> dict[str, Any]:
     }
 
 
-_MARKS = {"add": "+", "widen": "~", "pin": "~", "nullable": "~", "serde": "~", "rebuild": "~"}
+_MARKS = {
+    "add": "+",
+    "widen": "~",
+    "pin": "~",
+    "nullable": "~",
+    "serde": "~",
+    "drop": "-",
+    "narrow": "~",
+    "header": "~",
+}
 
 
 def describe_plan(plan: TablePlan) -> list[str]:
