@@ -18,6 +18,7 @@ from emulators.glue_jobs import after_preprocess
 from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.catalog.crawler import crawl, get_table
+from pipeline.catalog.options import CrawlerOptions
 from pipeline.events import ObjectCreated
 from pipeline.preprocess.handler import preprocess_object
 from pipeline.settings import Settings, replace
@@ -293,3 +294,39 @@ def test_a_rebuilt_table_loses_the_gone_columns_and_a_transform_reading_one_fail
     assert message.startswith("layouts.sql, line ")
     assert f"table {settings.glue_database}.postal has " in message
     assert "column coordonnees_gps: no such column" in message
+
+
+def test_a_sampled_type_the_data_breaks_is_one_clear_line_then_full_scan_widens_it(
+    clients: Clients, tmp_path: Path
+) -> None:
+    """A file past the whole-file size is sampled: when its later rows do not fit the sampled
+    type, the transform fails in one line naming its SQL file, the table, the column and the
+    value, with the fix; `crawl --full-scan` then widens the column and the transform runs."""
+    clients = with_transforms(clients, tmp_path / "sql", departements=DEPARTMENTS_SQL)
+    settings: Settings = clients.settings
+    _header, *lines = POSTAL.read_text(encoding="utf-8").splitlines(keepends=True)
+    processed = (
+        "code_commune_insee,nom_commune\n"
+        + "".join(f"{line.split(';')[0]},{line.split(';')[1]}\n" for line in lines)
+    ).encode()
+    clients.s3.put_object(Bucket=settings.processed_bucket, Key="postal/big.csv", Body=processed)
+    work = tmp_path / "work"
+    sampled = CrawlerOptions("csvpipe", "update", 10000, None, whole_file_bytes=0)
+    record = crawl("postal", settings, clients.s3, clients.glue, work, options=sampled)[1]
+    assert record["columns"][0] == {"name": "code_commune_insee", "type": "bigint"}
+    steps, references = load_plan(settings)
+
+    failed = run_steps(steps, settings, clients.s3, clients.glue, work, references)
+    (error,) = failed["errors"]
+    assert error["error"] == (
+        f'departements.sql: table {settings.glue_database}.postal, column code_commune_insee: value "2B366" '
+        "does not fit the catalog's type bigint; `csvpipe crawl postal --full-scan` widens the column, "
+        "or pin its type in the dataset's rules ([columns.code_commune_insee] type = ...)"
+    )
+
+    widened = crawl("postal", settings, clients.s3, clients.glue, work, full_scan=True)[1]
+    assert [(c["kind"], c["new"], c["applied"]) for c in widened["changes"]] == [("widen", "string", True)]
+    result = run_steps(steps, settings, clients.s3, clients.glue, work, references)
+    assert result["errors"] == []
+    got = {row["departement"]: int(row["lignes"]) for row in output_rows(clients, "departements")}
+    assert got == departments(raw_rows(POSTAL))
