@@ -11,7 +11,10 @@ import codecs
 import contextlib
 import csv
 import dataclasses
+import json
+import os
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -21,7 +24,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from pipeline import layout
 from pipeline.catalog.exceptions import CatalogConflict, NoData
-from pipeline.catalog.infer import FileScan, Profiler, TableSchema, infer_table
+from pipeline.catalog.infer import ColumnProfile, FileScan, Profiler, TableSchema, infer_table
 from pipeline.catalog.options import CrawlerOptions, crawler_options
 from pipeline.catalog.partitions import PartitionLayout, check_key_names, partition_layout
 from pipeline.catalog.plan import (
@@ -209,6 +212,71 @@ def scan_file(path: Path, key: str, options: CrawlerOptions) -> FileScan:
     )
 
 
+# A file's scan kept beside its local copy: files up to WHOLE_FILE_BYTES are read whole, and
+# every crawl of a dataset scans all its files, so an unchanged file is not profiled again
+# (a 64 MiB file took 13 s to read whole here, against 0.9 s for a 10,000-row sample).
+_SCAN_SUFFIX = ".scan.json"
+_SCAN_FORMAT = 1
+
+
+def _scan_version(path: Path, options: CrawlerOptions) -> list[Any]:
+    stat = path.stat()
+    return [
+        _SCAN_FORMAT,
+        stat.st_size,
+        stat.st_mtime_ns,
+        options.mode,
+        options.reads_whole(stat.st_size),
+        options.sample_rows,
+        options.sample_bytes,
+    ]
+
+
+def _scan_record(scan: FileScan) -> dict[str, Any]:
+    return {
+        "first_row": list(scan.first_row),
+        "data": [[p.values, p.nulls, sorted(p.kinds), sorted(p.scales), p.integer_digits] for p in scan.data],
+        "repeats": list(scan.repeats),
+        "rows": scan.rows,
+        "sampled": scan.sampled,
+        "quoted": scan.quoted,
+        "size": scan.size,
+    }
+
+
+def _scan_of(key: str, record: dict[str, Any]) -> FileScan:
+    return FileScan(
+        key,
+        tuple(record["first_row"]),
+        tuple(
+            ColumnProfile(values, nulls, frozenset(kinds), frozenset(scales), digits)
+            for values, nulls, kinds, scales, digits in record["data"]
+        ),
+        tuple(record["repeats"]),
+        record["rows"],
+        record["sampled"],
+        record["quoted"],
+        record["size"],
+    )
+
+
+def cached_scan(path: Path, key: str, options: CrawlerOptions) -> FileScan:
+    """``scan_file``, kept in ``<file>.scan.json`` beside the file for the next crawl: used again
+    while the file (size, modification time) and the options that shape the scan are the same."""
+    cache = path.with_name(path.name + _SCAN_SUFFIX)
+    version = _scan_version(path, options)
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        kept = json.loads(cache.read_text(encoding="utf-8"))
+        if kept["version"] == version:
+            return _scan_of(key, kept["scan"])
+    scan = scan_file(path, key, options)
+    partial = cache.with_name(f"{cache.name}.{os.getpid()}-{threading.get_ident()}.partial")
+    with contextlib.suppress(OSError):
+        partial.write_text(json.dumps({"version": version, "scan": _scan_record(scan)}), encoding="utf-8")
+        partial.replace(cache)
+    return scan
+
+
 # ---------------------------------------------------------------- the catalog
 
 
@@ -349,7 +417,7 @@ def plan_with_facts(
     if not keyed:
         raise NoData(f"no processed data for dataset {dataset!r} (s3://{bucket}/{prefix})")
     partitioning = partition_layout(dataset, [key for key, _ in keyed], options.mode)
-    scans = [scan_file(path, key, options) for key, path in keyed]
+    scans = [cached_scan(path, key, options) for key, path in keyed]
     empty = [scan.key for scan in scans if not scan.first_row]
     scans = [scan for scan in scans if scan.first_row]
     if not scans:

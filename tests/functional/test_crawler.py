@@ -4,6 +4,7 @@ as one table, dry runs, glue-compatible mode, and the crawl run record the stack
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -364,3 +365,21 @@ def test_empty_objects_are_skipped_and_a_dataset_of_them_is_no_table(
         [{"name": "id", "type": "bigint"}],
     )
     assert "skipped 2 object(s), empty or not .csv: notes.txt, a.csv (empty)" in record["notes"]
+
+
+def test_an_unchanged_file_is_not_scanned_again(clients: Clients, tmp_path: Path) -> None:
+    """Each crawl reads every file of its dataset: the scan of a file kept from the last crawl
+    is used while the file is the same (shown here by editing the kept scan), and a changed
+    object is scanned afresh."""
+    put(clients, "kept/a.csv", "id,value\n1,2\n2,3\n")
+    assert run(clients, "kept", tmp_path)["record_count"] == 2
+    (cache,) = tmp_path.rglob("a.csv.scan.json")
+    kept = json.loads(cache.read_text())
+    kept["scan"]["rows"] = 100
+    cache.write_text(json.dumps(kept))
+    assert run(clients, "kept", tmp_path, dry_run=True)["record_count"] == 99
+
+    put(clients, "kept/a.csv", "id,value\n1,2\n2,3\n3,x\n")
+    changed = run(clients, "kept", tmp_path)
+    assert changed["record_count"] == 3
+    assert changed["columns"][1] == {"name": "value", "type": "string"}
