@@ -62,6 +62,10 @@ def crawl(
             "Other datasets are not touched. With --dry-run, only list what would go.",
         ),
     ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="With --forget on a profile other than local: confirm the deletion."),
+    ] = False,
 ) -> None:
     """Infer the schema of processed data and register it in the Glue Data Catalog.
 
@@ -88,6 +92,11 @@ def crawl(
         )
     if forget and full_scan:
         raise UserInputError("--full-scan reads files to crawl them; --forget removes them: choose one")
+    if forget and not dry_run and not yes and settings.profile != "local":
+        raise UserInputError(
+            f"--forget deletes the datasets' objects in the {settings.profile} profile's buckets: "
+            "run it with --dry-run to see what would go, then with --yes"
+        )
     crawler_options(settings, full_scan=full_scan)  # a bad crawler setting fails before any call
     clients = Clients(settings)
     check_reachable(clients.s3, settings)

@@ -787,4 +787,10 @@ def describe_plan(plan: TablePlan) -> list[str]:
         for action in ("create", "update"):
             lines += [f"    {action} {values}" for values in parts[action]]
     lines += [f"  note: {note}" for note in plan.notes]
+    kept = [c.subject for c in plan.changes if c.kind == "drop" and not c.applied]
+    if kept:
+        lines.append(
+            f"  hint: {', '.join(kept)} read as NULL where no file has them; "
+            f"`csvpipe crawl {plan.name} --rebuild` re-derives the table from its current files"
+        )
     return lines

@@ -14,7 +14,7 @@ import pytest
 from pipeline import layout
 from pipeline.aws import Clients
 from pipeline.catalog.crawler import get_table
-from tests.conftest import SAMPLE, UserStack, cli, running_stack, wait_for_record
+from tests.conftest import SAMPLE, UserStack, cli, free_port, running_stack, wait_for_record
 
 REAL = Path(__file__).resolve().parents[1] / "corpus" / "real"
 RAW, PROCESSED, FINAL = "csv-raw-data-bucket", "csv-processed-data-bucket", "csv-final-data-bucket"
@@ -70,6 +70,10 @@ def test_drift_rebuild_and_forget_through_the_cli(tmp_path: Path) -> None:
         crawled = run(user, "crawl", "postal")
         assert crawled.returncode == 0, crawled.stderr
         assert "  ! drop coordonnees_gps: no longer in the data; the table keeps it" in crawled.stdout
+        assert (
+            "  hint: nom_commune, coordonnees_gps read as NULL where no file has them; "
+            "`csvpipe crawl postal --rebuild` re-derives the table from its current files"
+        ) in crawled.stdout
         transformed = run(user, "transform")
         assert transformed.returncode == 0, transformed.stdout + transformed.stderr
         assert "ok      layouts: 1 rows" in transformed.stdout
@@ -119,3 +123,29 @@ def test_drift_rebuild_and_forget_through_the_cli(tmp_path: Path) -> None:
         again = run(user, "crawl", "postal", "--forget")
         assert again.returncode == 0
         assert "postal: nothing to forget" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--profile", "aws", "crawl", "movies", "--forget"),
+            "error: --forget deletes the datasets' objects in the aws profile's buckets: run it with "
+            "--dry-run to see what would go, then with --yes",
+        ),
+        (
+            ("crawl", "movies", "--rebuild", "--forget"),
+            "error: choose --rebuild (re-derive the table) or --forget (remove the dataset), not both",
+        ),
+        (
+            ("crawl", "--rebuild"),
+            "error: name the dataset(s) to rebuild, e.g. `csvpipe crawl movies --rebuild`",
+        ),
+    ],
+)
+def test_rebuild_and_forget_mistakes_are_one_line_before_any_call(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    """No stack runs here and the aws profile has no network: each mistake is caught first."""
+    result = cli(*args, cwd=tmp_path, env={"CSVPIPE_EMULATOR_PORT": str(free_port())})
+    assert (result.returncode, result.stdout, result.stderr.strip()) == (1, "", message)
