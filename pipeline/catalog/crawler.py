@@ -36,7 +36,8 @@ from pipeline.catalog.plan import (
     plan_table,
     table_input,
 )
-from pipeline.catalog.types import pinned_type
+from pipeline.catalog.types import normalize, pinned_type, widen
+from pipeline.catalog.verify import checked_types
 from pipeline.errors import CatalogError, StackError
 from pipeline.preprocess.rules import load_rules
 from pipeline.settings import Settings
@@ -387,6 +388,31 @@ def _notes(
     return notes
 
 
+def _check_sampled(
+    schema: TableSchema,
+    scans: list[FileScan],
+    paths: dict[str, Path],
+    types: dict[str, str],
+    pinned: dict[str, str],
+) -> tuple[dict[str, str], list[str]]:
+    """The table's types, widened where a sampled file's later rows do not convert to them
+    (pipeline.catalog.verify), and a note for each column so widened."""
+    sampled = {scan.key for scan in scans if scan.sampled < scan.rows}
+    types, notes = dict(types), []
+    for file in schema.files:
+        if file.key not in sampled or not file.header.present:
+            continue
+        asked = {name: pinned.get(name, types[name]) for name in file.names if name in types}
+        for name, kind in checked_types(paths[file.key], asked).items():
+            if name not in pinned and normalize(kind) != normalize(asked[name]):
+                types[name] = widen(types[name], kind)
+                notes.append(
+                    f"{file.key}: rows past the sample do not fit {name} {asked[name]}: "
+                    f"registered as {types[name]} (every row was read to check)"
+                )
+    return types, notes
+
+
 def pinned_columns(settings: Settings, dataset: str, inferred: dict[str, str]) -> dict[str, str]:
     """Column name -> Glue type for each typed column of the dataset's rules
     (``<rules_dir>/<dataset>.toml``, ``[columns.NAME] type = ...``); ``inferred``: the types the
@@ -429,10 +455,17 @@ def plan_with_facts(
     location = f"s3://{bucket}/{prefix}"
     csvpipe = options.mode == "csvpipe"
     pinned = pinned_columns(settings, dataset, {c.name: c.type for c in schema.columns})
+    types = {c.name: c.type for c in schema.columns}
+    checked: list[str] = []
+    if csvpipe:
+        types, checked = _check_sampled(schema, scans, dict(keyed), types, pinned)
     wanted = table_input(
         dataset,
         location,
-        [Column(c.name, pinned.get(c.name, c.type), c.nullable if csvpipe else None) for c in schema.columns],
+        [
+            Column(c.name, pinned.get(c.name, types[c.name]), c.nullable if csvpipe else None)
+            for c in schema.columns
+        ],
         schema.record_count,
         header=schema.header,
         quoted=schema.quoted,
@@ -456,7 +489,7 @@ def plan_with_facts(
         partitions=_partitions(schema, partitioning, scans, location),
         existing_partitions=registered,
         file_columns=[(f.key, f.names) for f in schema.files],
-        notes=_notes(schema, scans, options, skipped),
+        notes=[*_notes(schema, scans, options, skipped), *checked],
         pinned=pinned,
         rebuild=rebuild,
     )

@@ -116,6 +116,17 @@ def widen(a: str, b: str) -> str:
     return "string"
 
 
+def next_wider(glue: str) -> str:
+    """One step wider, for a column some of whose values do not convert to ``glue``: integers,
+    decimals and float to double, date to timestamp, anything else to string."""
+    kind = normalize(glue)
+    if kind in _INTEGER_DIGITS or decimal_parts(kind) or kind == "float":
+        return "double"
+    if kind == "date":
+        return "timestamp"
+    return "string"
+
+
 def holds(wide: str, narrow: str) -> bool:
     """True when every value of type ``narrow`` fits ``wide`` unchanged."""
     return widen(wide, narrow) == normalize(wide)

@@ -227,8 +227,9 @@ def catalog_error(transform: Transform, name: str, table: CatalogInput, exc: duc
         found = f"value {value[1]}" if value else "a value"
         return (
             f"{transform.path.name}: table {qualified}, column {column[1]}: {found} does not fit the "
-            f"catalog's type {kind}; `csvpipe crawl {name} --full-scan` widens the column, or pin "
-            f"its type in the dataset's rules ([columns.{column[1]}] type = ...)"
+            f"catalog's type {kind}; `csvpipe crawl {name}` widens the column (with "
+            f"crawler_schema_change = update), or pin its type in the dataset's rules "
+            f"([columns.{column[1]}] type = ...)"
         )
     return f"{transform.path.name}: table {qualified} could not be read: {text.splitlines()[0]}"
 

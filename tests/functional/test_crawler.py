@@ -246,12 +246,19 @@ def test_full_scan_sees_what_the_sample_misses(clients: Clients, tmp_path: Path)
     whole = run(sampled, "late", tmp_path, dry_run=True)
     assert whole["columns"][1] == {"name": "value", "type": "string"}
     assert (whole["rows_read"], whole["files_read_whole"], whole["full_scan"]) == (32, 1, False)
-    # Past the whole-file size only the sample is read.
+    # Past the whole-file size only the sample is profiled; every row is then checked against
+    # the sampled types, and the late text widens the column all the same.
     big = CrawlerOptions("csvpipe", "update", 10, None, whole_file_bytes=0)
     record = run(clients, "late", tmp_path, dry_run=True, options=big)
-    assert record["columns"][1] == {"name": "value", "type": "bigint"}
+    assert record["columns"][1] == {"name": "value", "type": "string"}
     assert (record["rows_read"], record["record_count"], record["files_read_whole"]) == (10, 31, 0)
     assert any("crawler_sample_rows" in note for note in record["notes"])
+    assert "a.csv: rows past the sample do not fit value bigint: registered as string" in " ".join(
+        record["notes"]
+    )
+    # glue-compatible mode predicts AWS, which checks nothing past its sample.
+    aws = CrawlerOptions("glue-compatible", "update", 10, None)
+    assert run(clients, "late", tmp_path, dry_run=True, options=aws)["columns"][1]["type"] == "bigint"
     full = run(sampled, "late", tmp_path, dry_run=True, full_scan=True)
     assert full["columns"][1] == {"name": "value", "type": "string"}
     assert (full["rows_read"], full["full_scan"]) == (32, True)

@@ -296,36 +296,67 @@ def test_a_rebuilt_table_loses_the_gone_columns_and_a_transform_reading_one_fail
     assert "column coordonnees_gps: no such column" in message
 
 
-def test_a_sampled_type_the_data_breaks_is_one_clear_line_then_full_scan_widens_it(
-    clients: Clients, tmp_path: Path
-) -> None:
-    """A file past the whole-file size is sampled: when its later rows do not fit the sampled
-    type, the transform fails in one line naming its SQL file, the table, the column and the
-    value, with the fix; `crawl --full-scan` then widens the column and the transform runs."""
+def test_a_sampled_file_is_checked_against_every_row_and_widened(clients: Clients, tmp_path: Path) -> None:
+    """A file past the whole-file size is profiled from its first 10,000 rows only; its later
+    rows are then read as the job reads them, and Corsica's codes widen the column to string
+    before any transform sees bigint."""
     clients = with_transforms(clients, tmp_path / "sql", departements=DEPARTMENTS_SQL)
     settings: Settings = clients.settings
-    _header, *lines = POSTAL.read_text(encoding="utf-8").splitlines(keepends=True)
-    processed = (
-        "code_commune_insee,nom_commune\n"
-        + "".join(f"{line.split(';')[0]},{line.split(';')[1]}\n" for line in lines)
-    ).encode()
-    clients.s3.put_object(Bucket=settings.processed_bucket, Key="postal/big.csv", Body=processed)
+    clients.s3.put_object(Bucket=settings.processed_bucket, Key="postal/big.csv", Body=processed_codes())
     work = tmp_path / "work"
     sampled = CrawlerOptions("csvpipe", "update", 10000, None, whole_file_bytes=0)
     record = crawl("postal", settings, clients.s3, clients.glue, work, options=sampled)[1]
-    assert record["columns"][0] == {"name": "code_commune_insee", "type": "bigint"}
+    assert (record["rows_read"], record["files_read_whole"]) == (10000, 0)
+    assert record["columns"][0] == {"name": "code_commune_insee", "type": "string"}
+    assert (
+        "big.csv: rows past the sample do not fit code_commune_insee bigint: registered as string "
+        "(every row was read to check)"
+    ) in record["notes"]
+    steps, references = load_plan(settings)
+    result = run_steps(steps, settings, clients.s3, clients.glue, work, references)
+    assert result["errors"] == []
+    got = {row["departement"]: int(row["lignes"]) for row in output_rows(clients, "departements")}
+    assert got == departments(raw_rows(POSTAL))
+
+
+def processed_codes(rows: slice = slice(None)) -> bytes:
+    """The postal file's codes and names as preprocessing writes them (comma-separated)."""
+    lines = POSTAL.read_text(encoding="utf-8").splitlines()[1:][rows]
+    return (
+        "code_commune_insee,nom_commune\n"
+        + "".join(f"{line.split(';')[0]},{line.split(';')[1]}\n" for line in lines)
+    ).encode()
+
+
+def test_a_type_the_catalog_keeps_but_the_data_breaks_is_one_clear_line(
+    clients: Clients, tmp_path: Path
+) -> None:
+    """Under crawler_schema_change = log the table keeps bigint after Corsica's codes arrive:
+    the transform fails in one line naming its SQL file, the table, the column and the value,
+    with the fix; crawling under update then widens the column and the transform runs."""
+    clients = with_transforms(clients, tmp_path / "sql", departements=DEPARTMENTS_SQL)
+    settings: Settings = clients.settings
+    work = tmp_path / "work"
+    clients.s3.put_object(
+        Bucket=settings.processed_bucket, Key="postal/a.csv", Body=processed_codes(slice(0, 10251))
+    )
+    assert crawl("postal", settings, clients.s3, clients.glue, work)[1]["columns"][0]["type"] == "bigint"
+    clients.s3.put_object(Bucket=settings.processed_bucket, Key="postal/a.csv", Body=processed_codes())
+    logged = replace(settings, crawler_schema_change="log")
+    held = crawl("postal", logged, clients.s3, clients.glue, work)[1]
+    assert [(c["kind"], c["applied"]) for c in held["changes"]] == [("widen", False)]
     steps, references = load_plan(settings)
 
     failed = run_steps(steps, settings, clients.s3, clients.glue, work, references)
     (error,) = failed["errors"]
     assert error["error"] == (
         f'departements.sql: table {settings.glue_database}.postal, column code_commune_insee: value "2B366" '
-        "does not fit the catalog's type bigint; `csvpipe crawl postal --full-scan` widens the column, "
-        "or pin its type in the dataset's rules ([columns.code_commune_insee] type = ...)"
+        "does not fit the catalog's type bigint; `csvpipe crawl postal` widens the column (with "
+        "crawler_schema_change = update), or pin its type in the dataset's rules "
+        "([columns.code_commune_insee] type = ...)"
     )
 
-    widened = crawl("postal", settings, clients.s3, clients.glue, work, full_scan=True)[1]
-    assert [(c["kind"], c["new"], c["applied"]) for c in widened["changes"]] == [("widen", "string", True)]
+    crawl("postal", settings, clients.s3, clients.glue, work)
     result = run_steps(steps, settings, clients.s3, clients.glue, work, references)
     assert result["errors"] == []
     got = {row["departement"]: int(row["lignes"]) for row in output_rows(clients, "departements")}
