@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -22,9 +23,9 @@ from pathlib import Path
 import duckdb
 
 from pipeline.catalog.types import decimal_parts, next_wider, normalize
-from pipeline.errors import CatalogError
 from pipeline.sqltext import identifier, literal
 
+log = logging.getLogger("csvpipe.crawler")
 _SUFFIX = ".types.json"
 _FORMAT = 2
 # The check reads one file at a time; DuckDB streams it, so a small limit does.
@@ -73,9 +74,9 @@ def _chain(glue: str) -> list[str]:
     return chain
 
 
-def _widened(path: Path, types: dict[str, str]) -> dict[str, str]:
+def _widened(path: Path, types: dict[str, str]) -> dict[str, str] | None:
     """One read of ``path`` as text: for each typed column, the first type of its chain that
-    every value fits."""
+    every value fits; None when DuckDB cannot read the file."""
     chains = {name: _chain(kind) for name, kind in types.items() if _chain(kind)}
     if not chains:
         return dict(types)
@@ -84,12 +85,19 @@ def _widened(path: Path, types: dict[str, str]) -> dict[str, str]:
         for name, chain in chains.items()
         for kind in chain
     ]
-    source = f"read_csv({literal(str(path))}, header = true, all_varchar = true)"
+    # Processed files are RFC 4180 with commas, as preprocessing writes them.
+    source = (
+        f"read_csv({literal(str(path))}, header = true, all_varchar = true, delim = ',', "
+        "quote = '\"', escape = '\"')"
+    )
     with duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2}) as con:
         try:
             row = con.execute(f"SELECT {', '.join(checks)} FROM {source}").fetchone()
         except duckdb.Error as exc:
-            raise CatalogError(f"{path.name}: could not be checked: {str(exc).splitlines()[0]}") from None
+            # DuckDB reads CSV otherwise than the profiler on this file: keep the sampled types,
+            # and let the crawl go on (the job reports any value that does not fit).
+            log.warning("could not check %s past its sample: %s", path.name, str(exc).splitlines()[0])
+            return None
     results = iter(row or ())
     widened = dict(types)
     for name, chain in chains.items():
@@ -110,6 +118,8 @@ def checked_types(path: Path, types: dict[str, str]) -> dict[str, str]:
         if kept["version"] == version:
             return dict(kept["types"])
     current = _widened(path, types)
+    if current is None:
+        return dict(types)
     partial = cache.with_name(f"{cache.name}.{os.getpid()}-{threading.get_ident()}.partial")
     with contextlib.suppress(OSError):
         partial.write_text(json.dumps({"version": version, "types": current}), encoding="utf-8")

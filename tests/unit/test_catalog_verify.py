@@ -91,3 +91,16 @@ def test_fits_sql_follows_the_profilers_spelling(value: str, glue: str, fits: bo
     with duckdb.connect() as con:
         (result,) = con.execute(f"SELECT {fits_sql(literal(value), glue)}").fetchall()[0]
     assert result is fits
+
+
+def test_a_quoted_field_with_a_line_break_is_one_value(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text('id,note\n1,"two\nlines, ""quoted"""\n2,plain\n')
+    assert checked_types(path, {"id": "bigint", "note": "string"}) == {"id": "bigint", "note": "string"}
+
+
+def test_a_file_duckdb_cannot_read_keeps_the_sampled_types_and_is_not_kept(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text('id,note\n1,"never closed\n2,x\n')
+    assert checked_types(path, {"id": "bigint", "note": "string"}) == {"id": "bigint", "note": "string"}
+    assert not path.with_name("a.csv.types.json").exists()
