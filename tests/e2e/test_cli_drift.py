@@ -33,7 +33,7 @@ def keys(clients: Clients, bucket: str, prefix: str) -> list[str]:
 
 def upload(clients: Clients, key: str, body: bytes) -> dict:
     etag = clients.s3.put_object(Bucket=RAW, Key=key, Body=body)["ETag"].strip('"')
-    return wait_for_record(clients.s3, PROCESSED, layout.run_id(RAW, key, etag), "transform", seconds=90)
+    return wait_for_record(clients.s3, PROCESSED, layout.run_id(RAW, key, etag), "transform", seconds=180)
 
 
 def run(user: UserStack, *args: str) -> subprocess.CompletedProcess[str]:
