@@ -19,6 +19,10 @@ POLICIES: tuple[Policy, ...] = ("update", "log")
 # AWS's crawler reads the first megabyte of each file to infer its schema (AWS re:Post,
 # "Why is my AWS Glue crawler running for a long time?").
 GLUE_SAMPLE_BYTES = 1024 * 1024
+# Files up to this size are read whole by the csvpipe crawler, whatever crawler_sample_rows says:
+# a type guessed from a sample fails every reader once a later row does not fit it, and reading
+# a 64 MiB file costs seconds. Larger files are sampled (their first crawler_sample_rows rows).
+WHOLE_FILE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -27,10 +31,17 @@ class CrawlerOptions:
     policy: Policy = "update"
     sample_rows: int | None = 10000  # rows per file, the first included; None reads every row
     sample_bytes: int | None = None  # characters per file; None: no limit
+    whole_file_bytes: int = WHOLE_FILE_BYTES  # csvpipe mode: files this small are read whole
 
     @property
     def full_scan(self) -> bool:
         return self.sample_rows is None and self.sample_bytes is None
+
+    def reads_whole(self, size: int) -> bool:
+        """Whether a file of ``size`` bytes is read whole: every file on a full scan, and in
+        csvpipe mode every file up to ``whole_file_bytes`` (glue-compatible mode reads what AWS
+        reads)."""
+        return self.full_scan or (self.mode == "csvpipe" and size <= self.whole_file_bytes)
 
 
 def _source(settings: Settings, name: str) -> str:

@@ -6,28 +6,35 @@ Schema evolution, column by column, against the registered table:
 
     add       a column the table lacks: appended at the end              compatible
     widen     int -> bigint -> decimal -> double, date -> timestamp      compatible
+              and, in csvpipe mode, to string when the values need it   compatible
+    pin       the dataset's rules pin the column's type                  compatible (always applied)
     nullable  a column now has NULLs                                     compatible
     serde     quoted fields appeared: LazySimpleSerDe -> OpenCSVSerde    compatible (csvpipe mode)
     narrow    the data fits a narrower type than registered              incompatible: type kept
-    retype    the values no longer fit the type (they need string)       incompatible: type kept
+    retype    glue-compatible mode: the values need string               incompatible: type kept
     drop      a registered column is no longer in the data               incompatible: column kept
     header    the files gained or lost their header row                  incompatible: table kept
     partition keys  the folder keys changed                              incompatible: keys kept
 
 Policy ``update`` applies the compatible changes and keeps the table's side of each incompatible
-one, so a table is never narrowed, retyped to text or stripped of a column by a crawl; policy
-``log`` applies no schema change at all and only reports (as Glue's SchemaChangePolicy LOG).
-Turning a typed column into string is refused on purpose: every typed query and transform on
-it would break, while keeping the type confines the damage to the offending values (readers
-reject or empty them) and the report names the column. Refreshes that are not schema changes
-(record count, location, new partitions) apply under both policies.
+one, so a table is never narrowed or stripped of a column by a crawl; policy ``log`` applies no
+schema change at all and only reports (as Glue's SchemaChangePolicy LOG).
+
+The data wins over the sample: in csvpipe mode a column whose later values no longer fit its
+type (``2B037`` in a column of codes that looked numeric) is widened, to string if it must,
+as a new table version, since a type the data does not fit fails every reader of the table.
+A type the dataset's rules pin (``[columns.NAME] type = ...``) is the column's type whatever
+the data looks like: the crawler never widens, narrows or changes it. A dropped column is kept
+(the transform job reads it as NULL where no file has it); ``csvpipe crawl DATASET --rebuild``
+(``rebuild=True``) re-derives the whole table from the current files instead. Refreshes that are
+not schema changes (record count, location, new partitions) apply under both policies.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -225,7 +232,7 @@ def short_serde(library: str) -> str:
     return library.rsplit(".", 1)[-1]
 
 
-def type_change(name: str, old: str, new: str) -> Change | None:
+def type_change(name: str, old: str, new: str, mode: str = "csvpipe") -> Change | None:
     """The change of one column's type from ``old`` (registered) to ``new`` (in the data)."""
     if normalize(old) == normalize(new):
         return None
@@ -239,6 +246,15 @@ def type_change(name: str, old: str, new: str) -> Change | None:
             False,
             detail=f"the data now fits {new}; the table keeps {old} (never narrowed)",
         )
+    if wider == "string" and mode == "csvpipe":
+        return Change(
+            "widen",
+            name,
+            old,
+            "string",
+            True,
+            detail=f"values no longer fit {old} (they need {new}): widened {old} -> string",
+        )
     if wider == "string":
         return Change(
             "retype",
@@ -251,8 +267,15 @@ def type_change(name: str, old: str, new: str) -> Change | None:
     return Change("widen", name, old, wider, True, detail=f"widened {old} -> {wider}")
 
 
-def column_changes(old: Sequence[Column], new: Sequence[Column]) -> list[Change]:
-    """Every difference between registered columns ``old`` and inferred columns ``new``."""
+def column_changes(
+    old: Sequence[Column],
+    new: Sequence[Column],
+    mode: str = "csvpipe",
+    pinned: Mapping[str, str] | None = None,
+) -> list[Change]:
+    """Every difference between registered columns ``old`` and inferred columns ``new``;
+    ``pinned``: the columns whose type the dataset's rules fix (name -> Glue type)."""
+    pinned = pinned or {}
     inferred = {c.name: c for c in new}
     registered = {c.name for c in old}
     changes: list[Change] = []
@@ -270,7 +293,19 @@ def column_changes(old: Sequence[Column], new: Sequence[Column]) -> list[Change]
                 )
             )
             continue
-        if change := type_change(column.name, column.type, found.type):
+        if column.name in pinned:
+            if normalize(column.type) != normalize(pinned[column.name]):
+                changes.append(
+                    Change(
+                        "pin",
+                        column.name,
+                        column.type,
+                        pinned[column.name],
+                        True,
+                        detail=f"pinned to {pinned[column.name]} by the dataset's rules",
+                    )
+                )
+        elif change := type_change(column.name, column.type, found.type, mode):
             changes.append(change)
         if found.nullable and column.nullable is not True:
             changes.append(Change("nullable", column.name, "false", "true", True, detail="now has NULLs"))
@@ -285,7 +320,7 @@ def _evolved_columns(
 ) -> list[dict]:
     """The registered columns with the applied changes (comments and other parameters kept),
     then the added columns."""
-    widened = {c.subject: c.new for c in applied if c.kind == "widen"}
+    widened = {c.subject: c.new for c in applied if c.kind in ("widen", "pin")}
     nulled = {c.subject for c in applied if c.kind == "nullable"}
     added = {c.subject for c in applied if c.kind == "add"}
     columns = []
@@ -400,8 +435,17 @@ def plan_table(
     existing_partitions: Sequence[dict[str, Any]] = (),
     file_columns: Sequence[tuple[str, Sequence[str]]] = (),
     notes: Sequence[str] = (),
+    pinned: Mapping[str, str] | None = None,
+    rebuild: bool = False,
 ) -> TablePlan:
-    """The plan for one table: create it, update it (as the policy allows) or leave it."""
+    """The plan for one table: create it, update it (as the policy allows) or leave it; with
+    ``rebuild``, replace its definition by the one ``wanted`` (the current files) as a new
+    version, whatever the policy. ``pinned``: column name -> the Glue type the dataset's rules
+    fix (``wanted`` already carries them; the registered side is changed to them)."""
+    if existing is not None and rebuild:
+        return _rebuilt(
+            database, wanted, existing, policy, mode, partitions, existing_partitions, file_columns, notes
+        )
     if existing is None:
         names = [c["Name"] for c in wanted["StorageDescriptor"]["Columns"]]
         return TablePlan(
@@ -432,7 +476,7 @@ def plan_table(
             database, existing, "blocked", policy, mode, changes, partitions, existing_partitions, notes
         )
 
-    changes = column_changes(columns_of(existing), columns_of(wanted))
+    changes = column_changes(columns_of(existing), columns_of(wanted), mode, pinned)
     old_keys, new_keys = partition_keys_of(existing), partition_keys_of(wanted)
     keys_changed = [(k.name, normalize(k.type)) for k in old_keys] != [
         (k.name, normalize(k.type)) for k in new_keys
@@ -480,6 +524,80 @@ def plan_table(
         () if keys_changed else tuple(plan_partitions(target, partitions, existing_partitions)),
         notes=(*notes, *positional_notes(names, file_columns)),
     )
+
+
+def _rebuilt(
+    database: str,
+    wanted: dict[str, Any],
+    existing: dict[str, Any],
+    policy: str,
+    mode: str,
+    partitions: Sequence[WantedPartition],
+    existing_partitions: Sequence[dict[str, Any]],
+    file_columns: Sequence[tuple[str, Sequence[str]]],
+    notes: Sequence[str],
+) -> TablePlan:
+    """``csvpipe crawl DATASET --rebuild``: the table as the current files make it (columns no
+    file has are removed, types re-derived, pins kept), applied by UpdateTable so the previous
+    definition stays in the table's versions. The table's description and the parameters csvpipe
+    does not manage are kept."""
+    target = copy.deepcopy(wanted)
+    for key in _KEPT_TABLE_FIELDS:
+        if key in existing:
+            target[key] = copy.deepcopy(existing[key])
+    foreign = {k: v for k, v in (existing.get("Parameters") or {}).items() if k not in MANAGED_PARAMETERS}
+    target["Parameters"] = {**foreign, **wanted["Parameters"]}
+    changes = [_as_rebuilt(c) for c in column_changes(columns_of(existing), columns_of(wanted), mode)]
+    if _has_header(existing) != _has_header(wanted):
+        changes.append(
+            Change(
+                "header",
+                "header",
+                str(_has_header(existing)).lower(),
+                str(_has_header(wanted)).lower(),
+                True,
+                True,
+                "the files' header row, as they have it now",
+            )
+        )
+    if _serde(existing) != _serde(wanted):
+        old, new = short_serde(_serde(existing)), short_serde(_serde(wanted))
+        changes.append(Change("serde", "serde", old, new, True, True, "the SerDe the files need now"))
+    same_keys = [(k.name, normalize(k.type)) for k in partition_keys_of(existing)] == [
+        (k.name, normalize(k.type)) for k in partition_keys_of(wanted)
+    ]
+    action: Action = "update" if _managed_view(target) != _managed_view(existing) else "unchanged"
+    reason = (
+        f"rebuilt from the current files, {len(changes)} schema change(s)"
+        if action == "update"
+        else "rebuilt: the table already matches its files"
+    )
+    names = [c["Name"] for c in target["StorageDescriptor"]["Columns"]]
+    return TablePlan(
+        action,
+        database,
+        target,
+        reason,
+        "rebuild",
+        policy,
+        mode,
+        tuple(changes),
+        tuple(plan_partitions(target, partitions, existing_partitions if same_keys else ())),
+        notes=(*notes, *positional_notes(names, file_columns)),
+    )
+
+
+def _as_rebuilt(change: Change) -> Change:
+    """A difference between the registered table and the files, as a rebuild applies it."""
+    if change.kind == "drop":
+        detail = "no current file has it: removed"
+    elif change.kind == "add":
+        detail = "new column"
+    elif change.kind == "nullable":
+        detail = change.detail
+    else:
+        detail = f"{change.old} -> {change.new}, from the current files"
+    return dataclasses.replace(change, compatible=True, applied=True, detail=detail)
 
 
 def _held(
@@ -624,7 +742,16 @@ def plan_record(plan: TablePlan) -> dict[str, Any]:
     }
 
 
-_MARKS = {"add": "+", "widen": "~", "nullable": "~", "serde": "~"}
+_MARKS = {
+    "add": "+",
+    "widen": "~",
+    "pin": "~",
+    "nullable": "~",
+    "serde": "~",
+    "drop": "-",
+    "narrow": "~",
+    "header": "~",
+}
 
 
 def describe_plan(plan: TablePlan) -> list[str]:
@@ -660,4 +787,10 @@ def describe_plan(plan: TablePlan) -> list[str]:
         for action in ("create", "update"):
             lines += [f"    {action} {values}" for values in parts[action]]
     lines += [f"  note: {note}" for note in plan.notes]
+    kept = [c.subject for c in plan.changes if c.kind == "drop" and not c.applied]
+    if kept:
+        lines.append(
+            f"  hint: {', '.join(kept)} read as NULL where no file has them; "
+            f"`csvpipe crawl {plan.name} --rebuild` re-derives the table from its current files"
+        )
     return lines

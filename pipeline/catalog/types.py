@@ -116,6 +116,34 @@ def widen(a: str, b: str) -> str:
     return "string"
 
 
+def next_wider(glue: str) -> str:
+    """One step wider, for a column some of whose values do not convert to ``glue``: integers,
+    decimals and float to double, date to timestamp, anything else to string."""
+    kind = normalize(glue)
+    if kind in _INTEGER_DIGITS or decimal_parts(kind) or kind == "float":
+        return "double"
+    if kind == "date":
+        return "timestamp"
+    return "string"
+
+
 def holds(wide: str, narrow: str) -> bool:
     """True when every value of type ``narrow`` fits ``wide`` unchanged."""
     return widen(wide, narrow) == normalize(wide)
+
+
+# The Glue type a typed column of the dataset's rules pins (``[columns.NAME] type = ...``, the
+# types of pipeline.preprocess.types.TYPES). Preprocessing writes each of them in one canonical
+# spelling, so the pinned type reads every value it keeps.
+_PINNED = {"string": "string", "int": "bigint", "date": "date", "timestamp": "timestamp", "bool": "boolean"}
+
+
+def pinned_type(rule_type: str, inferred: str | None = None) -> str:
+    """The Glue type a column rule of type ``rule_type`` pins. ``decimal`` fixes the kind, not
+    the scale: the decimal the data needs (``inferred``), or double when the data gives none
+    (only NULLs, or mixed scales)."""
+    if rule_type == "decimal":
+        if inferred is not None and (decimal_parts(inferred) or normalize(inferred) == "double"):
+            return normalize(inferred)
+        return "double"
+    return _PINNED.get(rule_type, "string")

@@ -19,22 +19,30 @@ class SqlError(TransformError):
     """DuckDB rejected a transform's SQL, or could not read its input with the catalog's types."""
 
 
-_CONVERSION = re.compile(
-    r'converting column "(?P<column>[^"]+)"\. Could not convert string "(?P<value>.*?)" to '
-    r"'(?P<type>[^']+)'"
-)
+_CONVERTING = re.compile(r'converting column "(?P<column>[^"]+)"')
+_VALUE = re.compile(r"Could not convert string (?P<value>\"[^\n]*?\") to '(?P<type>[A-Z]+)")
 _CSV_LINE = re.compile(r"CSV Error on Line: (?P<line>\d+)")
 _CSV_FILE = re.compile(r"^\s*file = (?P<file>.+)$", flags=re.MULTILINE)
 _MISSING_COLUMN = re.compile(r'Referenced column "(?P<column>[^"]+)" not found')
 
 
-def conversion_error(sql_file: str, table: str, text: str) -> str | None:
-    """DuckDB's error reading a catalog table's file with the catalog's types, as one line:
-    ``codes.sql: table csvpipe.codes, column code: "2B037" is not a BIGINT (line 3 of b.csv);
-    the table's type does not fit this file``. None when ``text`` is not such an error."""
-    found = _CONVERSION.search(text)
-    if found is None:
+def conversion_error(
+    sql_file: str, table: str, text: str, dataset: str, types: Mapping[str, str] | None = None
+) -> str | None:
+    """DuckDB's error reading a catalog table's file with the catalog's types, as one line naming
+    the SQL file, the table, the column, the value and where it is, and what to do::
+
+        codes.sql: table csvpipe.codes, column code: value "2B037" does not fit the catalog's type
+        bigint (line 3 of b.csv); `csvpipe crawl codes` widens the column (...), or pin its type ...
+
+    ``types`` are the table's Glue types by column. None when ``text`` is not such an error."""
+    column = _CONVERTING.search(text)
+    if column is None:
         return None
+    name = column["column"]
+    value = _VALUE.search(text)
+    kind = (types or {}).get(name) or (value["type"].lower() if value else "its type")
+    found = f"value {value['value']}" if value else "a value"
     where = []
     if line := _CSV_LINE.search(text):
         where.append(f"line {line['line']}")
@@ -42,23 +50,34 @@ def conversion_error(sql_file: str, table: str, text: str) -> str | None:
         where.append(f"of {PurePath(file['file'].strip()).name}")
     at = f" ({' '.join(where)})" if where else ""
     return (
-        f'{sql_file}: table {table}, column {found["column"]}: "{found["value"]}" is not a '
-        f"{found['type']}{at}; the table's type does not fit this file"
+        f"{sql_file}: table {table}, column {name}: {found} does not fit the catalog's type {kind}{at}; "
+        f"`csvpipe crawl {dataset}` widens the column (with crawler_schema_change = update), or pin "
+        f"its type in the dataset's rules ([columns.{name}] type = ...)"
     )
 
 
-def input_error(sql_file: str, table: str, text: str) -> str:
+def input_error(
+    sql_file: str, table: str, text: str, dataset: str, types: Mapping[str, str] | None = None
+) -> str:
     """Any failure to read a catalog table for a transform, as one line naming both."""
-    return conversion_error(sql_file, table, text) or (
-        f"{sql_file}: cannot read table {table}: {text.strip().splitlines()[0] if text.strip() else text}"
+    first = text.strip().splitlines()[0] if text.strip() else text
+    return conversion_error(sql_file, table, text, dataset, types) or (
+        f"{sql_file}: cannot read table {table}: {first}"
     )
 
 
 def missing_column_hint(text: str, tables: Mapping[str, Sequence[str]]) -> str:
-    """For a DuckDB error about a column the SQL names and its input lacks, which tables the
-    transform reads and their columns: `` (table csvpipe.movies has columns movie_id, title)``;
-    "" for any other error, or when the transform reads no catalog table."""
-    if not tables or _MISSING_COLUMN.search(text) is None:
+    """For a DuckDB error about a column the SQL names and its input lacks, the catalog tables the
+    transform reads that lack it, with their columns:
+    `` (column genre: no such column; table csvpipe.movies has movie_id, title, genres)``;
+    "" for any other error, or when no table the transform reads lacks the column."""
+    missing = _MISSING_COLUMN.search(text)
+    if missing is None:
         return ""
-    described = "; ".join(f"table {name} has columns {', '.join(cols)}" for name, cols in tables.items())
-    return f" ({described})"
+    wanted = missing["column"].casefold()
+    lacking = "; ".join(
+        f"table {name} has {', '.join(columns)}"
+        for name, columns in tables.items()
+        if wanted not in {c.casefold() for c in columns}
+    )
+    return f" (column {missing['column']}: no such column; {lacking})" if lacking else ""

@@ -58,6 +58,7 @@ class CatalogInput:
     columns: dict[str, str]  # name -> Glue type
     partitions: dict[str, str]  # partition key -> Glue type
     paths: list[Path]
+    table: str = ""  # database.name, for error messages
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ def _catalog_input(name: str, table: dict[str, Any], mirror: Mirror) -> CatalogI
         raise MissingTable(f"table {name} has no data under {storage['Location']}")
     columns = {c["Name"]: c["Type"] for c in storage["Columns"]}
     partitions = {c["Name"]: c["Type"] for c in table.get("PartitionKeys", [])}
-    return CatalogInput(storage["Location"], columns, partitions, paths)
+    qualified = f"{table['DatabaseName']}.{name}" if table.get("DatabaseName") else name
+    return CatalogInput(storage["Location"], columns, partitions, paths, qualified)
 
 
 def _output_input(name: str, settings: Settings, s3: Any, work_dir: Path) -> tuple[str, Path]:
@@ -190,12 +192,24 @@ def _catalog_view(con: duckdb.DuckDBPyConnection, name: str, table: CatalogInput
     # By name, not by position: the files of a dataset may order their columns differently,
     # or lack a column added later (NULL there). Hive folders (year=2024/) give the partitions.
     hive = f", hive_partitioning = true, hive_types = {_struct(partitions)}" if partitions else ""
-    selected = ", ".join(identifier(n) for n in [*columns, *partitions])
-    con.execute(
-        f"CREATE VIEW {identifier(name)} AS SELECT {selected} FROM read_parquet([{', '.join(files)}], "
-        f"union_by_name = true{hive})"
+    source = f"read_parquet([{', '.join(files)}], union_by_name = true{hive})"
+    # A table column that no current file has (dropped or renamed in later exports, or its files
+    # deleted) reads as NULL of its type: union_by_name only fills columns some file has, and a
+    # missing one would fail every transform of the table.
+    present = {row[0].casefold() for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    wanted = {**columns, **partitions}
+    selected = ", ".join(
+        identifier(n) if n.casefold() in present else f"CAST(NULL AS {kind}) AS {identifier(n)}"
+        for n, kind in wanted.items()
     )
-    return {"kind": "catalog", "location": table.location, "files": len(table.paths)}
+    con.execute(f"CREATE VIEW {identifier(name)} AS SELECT {selected} FROM {source}")
+    absent = [n for n in wanted if n.casefold() not in present]
+    return {
+        "kind": "catalog",
+        "location": table.location,
+        "files": len(table.paths),
+        **({"columns_in_no_file": absent} if absent else {}),
+    }
 
 
 def _reference_view(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> dict[str, Any]:
@@ -249,7 +263,13 @@ def run_local(step: Step, inputs: LocalInputs, settings: Settings, out_dir: Path
                 record[name] = _catalog_view(con, name, table)
             except duckdb.Error as exc:  # its files do not fit its catalog types
                 raise SqlError(
-                    input_error(transform.path.name, f"{settings.glue_database}.{name}", str(exc))
+                    input_error(
+                        transform.path.name,
+                        table.table or f"{settings.glue_database}.{name}",
+                        str(exc),
+                        name,
+                        {**table.columns, **table.partitions},
+                    )
                 ) from None
         for name, path in inputs.references.items():
             record[name] = _reference_view(con, name, path)
@@ -263,7 +283,10 @@ def run_local(step: Step, inputs: LocalInputs, settings: Settings, out_dir: Path
         try:
             rows, columns = _write_outputs(con, transform.sql, settings, csv_path, parquet_path)
         except duckdb.Error as exc:
-            tables = {f"{settings.glue_database}.{n}": list(t.columns) for n, t in inputs.catalog.items()}
+            tables = {
+                t.table or f"{settings.glue_database}.{n}": [*t.columns, *t.partitions]
+                for n, t in inputs.catalog.items()
+            }
             raise SqlError(sql_error(transform, exc, tables)) from None
     return StepResult(int(rows), columns, csv_path, parquet_path, record)
 

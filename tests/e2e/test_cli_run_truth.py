@@ -48,7 +48,8 @@ def test_a_transform_that_cannot_read_the_file_fails_its_run_with_one_clear_line
     assert "\nFAILED " in out and "films.csv  (s3://csv-raw-data-bucket/films/films.csv" in out
     assert (
         '  error: transform failed: film_genres.sql, line 3: Binder Error: Referenced column "genre" '
-        "not found in FROM clause! (table csvpipe.films has columns movie_id, title, genres, year)"
+        "not found in FROM clause! (column genre: no such column; table csvpipe.films has movie_id, "
+        "title, genres)"
     ) in out
     assert "1 of 1 file(s) failed" in out
     assert "went through every stage" not in out
@@ -87,7 +88,8 @@ def test_transform_on_demand_fails_with_the_same_line_and_no_traceback(workspace
     assert ran.returncode == 1
     assert ran.stdout.strip().splitlines()[-1] == (
         'FAILED  film_genres: film_genres.sql, line 3: Binder Error: Referenced column "genre" not found '
-        "in FROM clause! (table csvpipe.films has columns movie_id, title, genres, year)"
+        "in FROM clause! (column genre: no such column; table csvpipe.films has movie_id, title, "
+        "genres)"
     )
     assert "Traceback" not in ran.stdout + ran.stderr
 
@@ -143,8 +145,10 @@ def test_a_file_that_does_not_fit_its_tables_types_fails_transform_in_one_line(w
     ran = cli("transform", "film_genres", cwd=home, env=env)
     assert ran.returncode == 1
     assert ran.stdout.strip().splitlines()[-1] == (
-        'FAILED  film_genres: film_genres.sql: table csvpipe.films, column movie_id: "x4" is not a '
-        "BIGINT (line 3 of late.csv); the table's type does not fit this file"
+        'FAILED  film_genres: film_genres.sql: table csvpipe.films, column movie_id: value "x4" does not '
+        "fit the catalog's type bigint (line 3 of late.csv); `csvpipe crawl films` widens the column "
+        "(with crawler_schema_change = update), or pin its type in the dataset's rules "
+        "([columns.movie_id] type = ...)"
     )
     assert ran.stderr == ""
 

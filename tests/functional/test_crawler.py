@@ -4,6 +4,7 @@ as one table, dry runs, glue-compatible mode, and the crawl run record the stack
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -121,38 +122,40 @@ def test_incompatible_changes_are_kept_out_under_update(clients: Clients, tmp_pa
     # The file is replaced: price narrowed to whole numbers, qty gone, id no longer numeric.
     put(clients, "orders/a.csv", "id,price\nA-1,2\nA-2,3\n")
     record = run(clients, "orders", tmp_path)
-    # The table's facts (its size) are refreshed; its schema keeps the registered side of each change.
-    assert (record["action"], record["decision"]) == ("update", "refused")
+    # The data wins where it no longer fits (id widens to string); the table keeps its wider
+    # price and the column no file has any more.
+    assert (record["action"], record["decision"]) == ("update", "evolve-partial")
     assert [(c["kind"], c["subject"], c["compatible"], c["applied"]) for c in record["changes"]] == [
-        ("retype", "id", False, False),
+        ("widen", "id", True, True),
         ("narrow", "price", False, False),
         ("drop", "qty", False, False),
     ]
-    assert [schema(v["Table"]) for v in versions(clients, "orders")] == [registered, registered]
-    assert schema(table(clients, "orders")) == registered  # never corrupted
+    widened = [("id", "string"), ("price", "double"), ("qty", "bigint")]
+    assert [schema(v["Table"]) for v in versions(clients, "orders")] == [registered, widened]
+    assert schema(table(clients, "orders")) == widened
 
 
 def test_log_policy_reports_and_leaves_the_table_as_it_is(clients: Clients, tmp_path: Path) -> None:
     put(clients, "orders/a.csv", "id,price\n1,2.5\n")
     run(clients, "orders", tmp_path)
     before = table(clients, "orders")
-    put(clients, "orders/b.csv", "id,price,note\nX,3.5,late\n")  # one compatible, one incompatible change
+    put(clients, "orders/b.csv", "id,price,note\nX,3.5,late\n")  # a widening and a new column
     logged = with_policy(clients, crawler_schema_change="log")
     record = run(logged, "orders", tmp_path)
     assert (record["action"], record["decision"], record["policy"]) == ("unchanged", "log", "log")
     assert [(c["kind"], c["subject"], c["compatible"], c["applied"]) for c in record["changes"]] == [
-        ("retype", "id", False, False),
+        ("widen", "id", True, False),
         ("add", "note", True, False),
     ]
     assert record["applied"]["table"] == "unchanged"
     after = table(clients, "orders")
     assert (schema(after), after["Parameters"]) == (schema(before), before["Parameters"])
     assert len(versions(clients, "orders")) == 1
-    # The same change under update applies the compatible part only.
+    # The same change under update applies both.
     record = run(clients, "orders", tmp_path)
-    assert record["decision"] == "evolve-partial"
+    assert record["decision"] == "evolve"
     assert schema(table(clients, "orders")) == [
-        ("id", "bigint"),
+        ("id", "string"),
         ("price", "decimal(18,1)"),
         ("note", "string"),
     ]
@@ -238,11 +241,24 @@ def test_dry_run_changes_nothing(clients: Clients, tmp_path: Path) -> None:
 def test_full_scan_sees_what_the_sample_misses(clients: Clients, tmp_path: Path) -> None:
     rows = "".join(f"{n},{n * 2}\n" for n in range(30)) + "30,thirty\n"
     put(clients, "late/a.csv", "id,value\n" + rows)
+    # A small file is read whole with the settings' sample: the late text is seen.
     sampled = with_policy(clients, crawler_sample_rows=10)
-    record = run(sampled, "late", tmp_path, dry_run=True)
-    assert record["columns"][1] == {"name": "value", "type": "bigint"}
-    assert (record["rows_read"], record["record_count"], record["full_scan"]) == (10, 31, False)
+    whole = run(sampled, "late", tmp_path, dry_run=True)
+    assert whole["columns"][1] == {"name": "value", "type": "string"}
+    assert (whole["rows_read"], whole["files_read_whole"], whole["full_scan"]) == (32, 1, False)
+    # Past the whole-file size only the sample is profiled; every row is then checked against
+    # the sampled types, and the late text widens the column all the same.
+    big = CrawlerOptions("csvpipe", "update", 10, None, whole_file_bytes=0)
+    record = run(clients, "late", tmp_path, dry_run=True, options=big)
+    assert record["columns"][1] == {"name": "value", "type": "string"}
+    assert (record["rows_read"], record["record_count"], record["files_read_whole"]) == (10, 31, 0)
     assert any("crawler_sample_rows" in note for note in record["notes"])
+    assert "a.csv: rows past the sample do not fit value bigint: registered as string" in " ".join(
+        record["notes"]
+    )
+    # glue-compatible mode predicts AWS, which checks nothing past its sample.
+    aws = CrawlerOptions("glue-compatible", "update", 10, None)
+    assert run(clients, "late", tmp_path, dry_run=True, options=aws)["columns"][1]["type"] == "bigint"
     full = run(sampled, "late", tmp_path, dry_run=True, full_scan=True)
     assert full["columns"][1] == {"name": "value", "type": "string"}
     assert (full["rows_read"], full["full_scan"]) == (32, True)
@@ -297,9 +313,18 @@ def test_the_stack_writes_the_decision_in_the_crawl_run_record(clients: Clients,
     after_preprocess(clients, {"status": "ok", "run_id": "run-2", "dataset": "sales"}, tmp_path)
     second = runs.read_stage_record(clients.s3, settings.processed_bucket, "run-2", "crawl")
     assert second is not None
-    assert (second["status"], second["action"], second["decision"]) == ("ok", "update", "refused")
-    assert second["changes"][0]["kind"] == "retype"
-    assert second["columns"] == [{"name": "id", "type": "bigint"}, {"name": "amount", "type": "bigint"}]
+    assert (second["status"], second["action"], second["decision"]) == ("ok", "update", "evolve")
+    assert second["changes"][0] == {
+        "kind": "widen",
+        "subject": "id",
+        "old": "bigint",
+        "new": "string",
+        "compatible": True,
+        "applied": True,
+        "detail": "values no longer fit bigint (they need string): widened bigint -> string",
+    }
+    assert second["columns"] == [{"name": "id", "type": "string"}, {"name": "amount", "type": "bigint"}]
+    assert second["applied"]["version"] == "2"
 
 
 def test_scan_counts_rows_past_the_sample_and_finds_quotes(tmp_path: Path) -> None:
@@ -312,7 +337,11 @@ def test_scan_counts_rows_past_the_sample_and_finds_quotes(tmp_path: Path) -> No
     late_quote.write_text("id,note\n" + "".join(f"{n},a\n" for n in range(50)) + '51,"two\nlines"\n')
     assert count_rows(late_quote) == (52, True)
 
-    sampled = scan_file(late_quote, "late.csv", CrawlerOptions("csvpipe", "update", 10, None))
+    whole = scan_file(late_quote, "late.csv", CrawlerOptions("csvpipe", "update", 10, None))
+    assert (whole.rows, whole.sampled) == (52, 52)  # a small file is read whole, whatever the sample
+    sampled = scan_file(
+        late_quote, "late.csv", CrawlerOptions("csvpipe", "update", 10, None, whole_file_bytes=0)
+    )
     assert (sampled.first_row, sampled.rows, sampled.sampled, sampled.quoted) == (
         ("id", "note"),
         52,
@@ -343,3 +372,21 @@ def test_empty_objects_are_skipped_and_a_dataset_of_them_is_no_table(
         [{"name": "id", "type": "bigint"}],
     )
     assert "skipped 2 object(s), empty or not .csv: notes.txt, a.csv (empty)" in record["notes"]
+
+
+def test_an_unchanged_file_is_not_scanned_again(clients: Clients, tmp_path: Path) -> None:
+    """Each crawl reads every file of its dataset: the scan of a file kept from the last crawl
+    is used while the file is the same (shown here by editing the kept scan), and a changed
+    object is scanned afresh."""
+    put(clients, "kept/a.csv", "id,value\n1,2\n2,3\n")
+    assert run(clients, "kept", tmp_path)["record_count"] == 2
+    (cache,) = tmp_path.rglob("a.csv.scan.json")
+    kept = json.loads(cache.read_text())
+    kept["scan"]["rows"] = 100
+    cache.write_text(json.dumps(kept))
+    assert run(clients, "kept", tmp_path, dry_run=True)["record_count"] == 99
+
+    put(clients, "kept/a.csv", "id,value\n1,2\n2,3\n3,x\n")
+    changed = run(clients, "kept", tmp_path)
+    assert changed["record_count"] == 3
+    assert changed["columns"][1] == {"name": "value", "type": "string"}

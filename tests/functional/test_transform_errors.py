@@ -41,8 +41,9 @@ def test_a_file_that_does_not_fit_the_tables_type_fails_with_sql_table_and_colum
     assert result["status"] == "failed"
     (error,) = result["errors"]
     assert error["error"] == (
-        f'commune_count.sql: table {settings.glue_database}.communes, column code: "2A004" is not a BIGINT '
-        "(line 2 of b.csv); the table's type does not fit this file"
+        f'commune_count.sql: table {settings.glue_database}.communes, column code: value "2A004" does not '
+        "fit the catalog's type bigint (line 2 of b.csv); `csvpipe crawl communes` widens the column (with "
+        "crawler_schema_change = update), or pin its type in the dataset's rules ([columns.code] type = ...)"
     )
 
 
@@ -62,6 +63,6 @@ def test_a_column_the_table_lacks_names_the_tables_columns(clients: Clients, tmp
         'per_genre.sql, line 3: Binder Error: Referenced column "genre" not found'
     )
     assert error["error"].endswith(
-        f"(table {settings.glue_database}.films has columns movie_id, title, genres)"
+        f"(column genre: no such column; table {settings.glue_database}.films has movie_id, title, genres)"
     )
     assert "\n" not in error["error"]

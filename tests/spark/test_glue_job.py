@@ -69,6 +69,32 @@ def test_the_reader_lines_files_up_by_header_name_with_the_catalog_types(
 
 @pytest.mark.slow
 @pytest.mark.spark
+def test_a_table_column_that_no_file_has_reads_as_null(spark: SparkSession, tmp_path: Path) -> None:
+    """The table keeps a column dropped from every current file (and a renamed one under both
+    names): Spark reads it as NULL of its type, as the DuckDB job does."""
+    folder = write(
+        tmp_path / "postal",
+        {"a.csv": "code,commune\n2B366,CHISA\n", "b.csv": "code,commune\n30001,AIGALIERS\n"},
+    )
+    columns = [Column("code", "string"), Column("nom", "string"), Column("gps", "double")]
+    table = table_input(
+        "postal", folder.as_uri() + "/", [*columns[:1], Column("commune", "string"), *columns[1:]], 2
+    )
+    frame = glue_runtime.read_catalog_table(spark, glue_runtime.Files(spark), folder.as_uri(), table)
+    assert [(f.name, f.dataType.simpleString()) for f in frame.schema.fields] == [
+        ("code", "string"),
+        ("commune", "string"),
+        ("nom", "string"),
+        ("gps", "double"),
+    ]
+    assert sorted(tuple(row) for row in frame.collect()) == [
+        ("2B366", "CHISA", None, None),
+        ("30001", "AIGALIERS", None, None),
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.spark
 def test_a_value_not_of_its_catalog_type_fails_the_read(spark: SparkSession, tmp_path: Path) -> None:
     folder = write(tmp_path / "t", {"a.csv": "id\n1\nabc\n"})
     table = table_input("t", folder.as_uri(), [Column("id", "bigint")], 2)

@@ -25,7 +25,7 @@ from pipeline.catalog.plan import (
     positional_notes,
     table_input,
 )
-from pipeline.catalog.types import duckdb_type, glue_type, holds, normalize, widen
+from pipeline.catalog.types import duckdb_type, glue_type, holds, normalize, pinned_type, widen
 
 
 @pytest.mark.parametrize(
@@ -354,34 +354,48 @@ Changes = list[tuple[str, str, bool, bool]]
             [("narrow", "price", False, False)],
             [C("price", "double")],
         ),
+        # The data wins over the sample: values that need string widen the column to string.
         (
             [C("movie_id", "bigint")],
             [C("movie_id", "string")],
             "update",
-            "unchanged",
-            "refused",
-            [("retype", "movie_id", False, False)],
-            [C("movie_id", "bigint")],
+            "update",
+            "evolve",
+            [("widen", "movie_id", True, True)],
+            [C("movie_id", "string")],
         ),
         (
             [C("flag", "boolean")],
             [C("flag", "bigint")],
             "update",
+            "update",
+            "evolve",
+            [("widen", "flag", True, True)],
+            [C("flag", "string")],
+        ),
+        (
+            [C("movie_id", "bigint")],
+            [C("movie_id", "string")],
+            "log",
             "unchanged",
-            "refused",
-            [("retype", "flag", False, False)],
-            [C("flag", "boolean")],
+            "log",
+            [("widen", "movie_id", True, False)],
+            [C("movie_id", "bigint")],
         ),
         (COLUMNS, COLUMNS[:2], "update", "unchanged", "refused", [("drop", "genres", False, False)], COLUMNS),
         (COLUMNS, COLUMNS[:2], "log", "unchanged", "log", [("drop", "genres", False, False)], COLUMNS),
         (
             COLUMNS,
-            [C("movie_id", "string"), *COLUMNS[1:], C("year", "bigint")],
+            [C("movie_id", "double"), *COLUMNS[1:2], C("year", "bigint")],
             "update",
             "update",
             "evolve-partial",
-            [("retype", "movie_id", False, False), ("add", "year", True, True)],
-            [*COLUMNS, C("year", "bigint")],
+            [
+                ("widen", "movie_id", True, True),
+                ("drop", "genres", False, False),
+                ("add", "year", True, True),
+            ],
+            [C("movie_id", "double"), *COLUMNS[1:], C("year", "bigint")],
         ),
         # The registered order is kept: CSV columns are positional for Athena.
         ([COLUMNS[1], COLUMNS[0], COLUMNS[2]], COLUMNS, "update", "unchanged", "unchanged", [], None),
@@ -409,6 +423,7 @@ Changes = list[tuple[str, str, bool, bool]]
         "narrow",
         "to-string",
         "boolean-number",
+        "to-string-log",
         "drop",
         "drop-log",
         "partial",
@@ -442,7 +457,9 @@ def test_an_incompatible_change_never_reaches_the_table_input() -> None:
     old = [C("id", "bigint"), C("price", "double"), C("note", "string")]
     new = [C("id", "string"), C("price", "bigint"), C("extra", "date")]
     for policy in ("update", "log"):
-        plan = plan_table("csvpipe", table_input("movies", LOCATION, new, 5), registered(old), policy)
+        plan = plan_table(
+            "csvpipe", table_input("movies", LOCATION, new, 5), registered(old), policy, "glue-compatible"
+        )
         kept = columns_of(plan.table_input)
         assert kept[:3] == old
         assert {c.kind for c in plan.changes} == {"retype", "narrow", "drop", "add"}
@@ -647,7 +664,10 @@ def test_column_changes_lists_each_difference_once() -> None:
 def test_plan_record_and_description() -> None:
     existing = registered(COLUMNS[:2])
     plan = plan_table(
-        "csvpipe", table_input("movies", LOCATION, [C("movie_id", "string"), *COLUMNS[1:]], 27), existing
+        "csvpipe",
+        table_input("movies", LOCATION, [C("movie_id", "string"), *COLUMNS[1:]], 27),
+        existing,
+        mode="glue-compatible",
     )
     record = plan_record(plan)
     assert {
@@ -657,7 +677,7 @@ def test_plan_record_and_description() -> None:
         "action": "update",
         "decision": "evolve-partial",
         "policy": "update",
-        "mode": "csvpipe",
+        "mode": "glue-compatible",
         "record_count": 27,
         "header": True,
     }
@@ -677,10 +697,65 @@ def test_plan_record_and_description() -> None:
     lines = describe_plan(plan)
     assert lines[0] == (
         "csvpipe.movies: update [evolve-partial] - 1 schema change(s) applied, 1 incompatible kept out "
-        "(policy update, mode csvpipe)"
+        "(policy update, mode glue-compatible)"
     )
     assert (
         "  ! retype movie_id: values no longer fit bigint (they need string); the table keeps bigint "
         "[incompatible, kept out]" in lines
     )
     assert "  + add genres: new column, appended [applied]" in lines
+
+
+@pytest.mark.parametrize(
+    ("rule_type", "inferred", "pinned"),
+    [
+        ("int", "string", "bigint"),
+        ("int", None, "bigint"),
+        ("string", "bigint", "string"),
+        ("date", "string", "date"),
+        ("timestamp", "date", "timestamp"),
+        ("bool", "string", "boolean"),
+        ("decimal", "decimal(18,2)", "decimal(18,2)"),
+        ("decimal", "double", "double"),
+        ("decimal", "string", "double"),  # only NULLs in the data: nothing to take a scale from
+    ],
+)
+def test_pinned_type(rule_type: str, inferred: str | None, pinned: str) -> None:
+    assert pinned_type(rule_type, inferred) == pinned
+
+
+def test_a_pinned_type_is_changed_to_even_when_it_is_narrower_and_never_widened_after() -> None:
+    """A column registered as string before the rules pinned it int is changed to bigint, and
+    the data (here text) never widens it again: the rules decide, not the data."""
+    existing = registered([C("movie_id", "bigint"), C("year", "string")])
+    wanted = table_input("movies", LOCATION, [C("movie_id", "bigint"), C("year", "bigint")], 27)
+    plan = plan_table("csvpipe", wanted, existing, pinned={"year": "bigint"})
+    assert [(c.kind, c.subject, c.old, c.new, c.applied) for c in plan.changes] == [
+        ("pin", "year", "string", "bigint", True)
+    ]
+    assert columns_of(plan.table_input) == [C("movie_id", "bigint"), C("year", "bigint")]
+    assert "  ~ pin year: pinned to bigint by the dataset's rules [applied]" in describe_plan(plan)
+    again = plan_table("csvpipe", wanted, registered(columns_of(plan.table_input)), pinned={"year": "bigint"})
+    assert (again.action, again.changes) == ("unchanged", ())
+
+
+def test_rebuild_removes_columns_no_file_has_and_re_derives_types() -> None:
+    existing = registered([C("a", "bigint"), C("b", "string"), C("c", "double")])
+    existing["Description"] = "kept"
+    existing["Parameters"]["owner.note"] = "mine"
+    wanted = table_input("movies", LOCATION, [C("a", "string"), C("b", "string")], 4)
+    refused = plan_table("csvpipe", wanted, existing)
+    assert [c.kind for c in refused.changes] == ["widen", "drop"]
+    assert [c.name for c in columns_of(refused.table_input)] == ["a", "b", "c"]
+    plan = plan_table("csvpipe", wanted, existing, rebuild=True)
+    assert (plan.action, plan.decision) == ("update", "rebuild")
+    assert [(c.kind, c.subject, c.applied) for c in plan.changes] == [
+        ("widen", "a", True),
+        ("drop", "c", True),
+    ]
+    assert columns_of(plan.table_input) == [C("a", "string"), C("b", "string")]
+    assert plan.table_input["Description"] == "kept"
+    assert plan.table_input["Parameters"]["owner.note"] == "mine"
+    assert plan.table_input["Parameters"]["recordCount"] == "4"
+    same = plan_table("csvpipe", wanted, registered([C("a", "string"), C("b", "string")], 4), rebuild=True)
+    assert (same.action, same.decision, same.changes) == ("unchanged", "rebuild", ())

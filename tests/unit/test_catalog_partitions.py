@@ -10,7 +10,7 @@ import pytest
 from pipeline import layout
 from pipeline.catalog.exceptions import PartitionLayoutError
 from pipeline.catalog.infer import Mode
-from pipeline.catalog.options import GLUE_SAMPLE_BYTES, CrawlerOptions, crawler_options
+from pipeline.catalog.options import GLUE_SAMPLE_BYTES, WHOLE_FILE_BYTES, CrawlerOptions, crawler_options
 from pipeline.catalog.partitions import PartitionKey, check_key_names, partition_layout
 from pipeline.errors import ConfigError
 from pipeline.settings import load_settings
@@ -131,6 +131,21 @@ def test_crawler_options(
     options = crawler_options(settings_with(tmp_path, **overrides), full_scan=full_scan)
     assert options == expected
     assert options.full_scan is (expected.sample_rows is None and expected.sample_bytes is None)
+
+
+@pytest.mark.parametrize(
+    ("options", "size", "whole"),
+    [
+        (CrawlerOptions(), WHOLE_FILE_BYTES, True),
+        (CrawlerOptions(), WHOLE_FILE_BYTES + 1, False),
+        (CrawlerOptions("csvpipe", "update", None, None), 10 * WHOLE_FILE_BYTES, True),  # --full-scan
+        # glue-compatible predicts AWS, which reads its first MiB whatever the size.
+        (CrawlerOptions("glue-compatible", "update", None, GLUE_SAMPLE_BYTES), 1000, False),
+        (CrawlerOptions(whole_file_bytes=0), 1, False),
+    ],
+)
+def test_small_files_are_read_whole_in_csvpipe_mode(options: CrawlerOptions, size: int, whole: bool) -> None:
+    assert options.reads_whole(size) is whole
 
 
 @pytest.mark.parametrize(

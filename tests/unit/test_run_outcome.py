@@ -23,7 +23,8 @@ TRANSFORM_FAILED = {
         {
             "transform": "genre_classification",
             "error": 'genre_classification.sql, line 9: Binder Error: Referenced column "genre" '
-            "not found in FROM clause! (table csvpipe.movies has columns movie_id, title, genres)",
+            "not found in FROM clause! (column genre: no such column; table csvpipe.movies has movie_id, "
+            "title, genres)",
         },
         {"transform": "boom", "error": "internal error in the transform stage: KeyError: 'x'"},
     ],
@@ -108,18 +109,19 @@ CSV_CONVERSION = (
 
 
 def test_a_file_that_does_not_fit_its_tables_types_names_sql_table_column_and_line() -> None:
-    assert conversion_error("codes.sql", "csvpipe.codes", CSV_CONVERSION) == (
-        'codes.sql: table csvpipe.codes, column code: "2B037" is not a BIGINT (line 3 of b.csv); '
-        "the table's type does not fit this file"
+    assert conversion_error("codes.sql", "csvpipe.codes", CSV_CONVERSION, "codes") == (
+        'codes.sql: table csvpipe.codes, column code: value "2B037" does not fit the catalog\'s type '
+        "bigint (line 3 of b.csv); `csvpipe crawl codes` widens the column (with "
+        "crawler_schema_change = update), or pin its type in the dataset's rules ([columns.code] type = ...)"
     )
-    assert input_error("codes.sql", "csvpipe.codes", CSV_CONVERSION) == conversion_error(
-        "codes.sql", "csvpipe.codes", CSV_CONVERSION
+    assert input_error("codes.sql", "csvpipe.codes", CSV_CONVERSION, "codes") == conversion_error(
+        "codes.sql", "csvpipe.codes", CSV_CONVERSION, "codes"
     )
 
 
 def test_any_other_input_failure_is_one_line_naming_sql_and_table() -> None:
-    assert conversion_error("a.sql", "csvpipe.t", "IO Error: disk\nmore") is None
-    assert input_error("a.sql", "csvpipe.t", "IO Error: disk\nmore") == (
+    assert conversion_error("a.sql", "csvpipe.t", "IO Error: disk\nmore", "t") is None
+    assert input_error("a.sql", "csvpipe.t", "IO Error: disk\nmore", "t") == (
         "a.sql: cannot read table csvpipe.t: IO Error: disk"
     )
 
@@ -127,6 +129,9 @@ def test_any_other_input_failure_is_one_line_naming_sql_and_table() -> None:
 def test_a_missing_column_names_the_tables_and_their_columns() -> None:
     text = 'Binder Error: Referenced column "genre" not found in FROM clause!\nCandidate bindings: "genres"'
     tables = {"csvpipe.movies": ["movie_id", "title", "genres"]}
-    assert missing_column_hint(text, tables) == " (table csvpipe.movies has columns movie_id, title, genres)"
+    assert missing_column_hint(text, tables) == (
+        " (column genre: no such column; table csvpipe.movies has movie_id, title, genres)"
+    )
     assert missing_column_hint(text, {}) == ""
+    assert missing_column_hint(text, {"csvpipe.movies": ["movie_id", "genre"]}) == ""
     assert missing_column_hint("Parser Error: syntax error at or near FROM", tables) == ""
