@@ -28,9 +28,12 @@ def watch(
     """Upload each new or changed .csv / .csv.gz dropped into FOLDER once it is completely
     written, keeping sub-folders as key prefixes (`inbox/movies/a.csv` -> `movies/a.csv`).
 
-    Uploaded files move to `.done/`, failures to `.failed/` with an `.error.txt`; the same
-    content is never uploaded twice. Hidden, temporary and lock files are ignored. Runs until
-    Ctrl-C unless --once. `csvpipe up` runs a watcher too."""
+    A file is taken once no process has it open for writing (Linux) and it stopped changing.
+    Uploaded files move to `.done/`; the same content is never uploaded twice, and a path that
+    comes back with new content goes beside the earlier object, never over it. Symbolic links,
+    names the store refuses and unreadable files move to `.failed/` with an `.error.txt`; an
+    unreachable store is retried for a bounded time. Hidden, temporary and lock files are
+    ignored. Runs until Ctrl-C unless --once. `csvpipe up` runs a watcher too."""
     settings = settings_of(ctx)
     inbox = folder or settings.inbox_dir
     if inbox.exists() and not inbox.is_dir():
