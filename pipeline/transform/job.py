@@ -31,6 +31,7 @@ from pipeline.publish.writer import publish_output
 from pipeline.settings import Settings
 from pipeline.sqltext import identifier, literal
 from pipeline.storage import Mirror, download, head, split_s3_uri
+from pipeline.transform import sandbox
 from pipeline.transform.dag import Step, plan
 from pipeline.transform.exceptions import MissingTable, SqlError
 from pipeline.transform.sql import Transform, discover, reference_tables
@@ -213,35 +214,11 @@ def _output_view(con: duckdb.DuckDBPyConnection, name: str, uri: str, parquet: P
     return {"kind": "output", "location": uri}
 
 
-def _connect(settings: Settings, spill: Path) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(
-        config={
-            "memory_limit": f"{settings.job_memory_mb}MB",
-            "temp_directory": str(spill),
-            "threads": 2,
-            # The offline wheel has no extensions to load, and a transform must not fetch any.
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-        }
-    )
-
-
-def _lock_down(con: duckdb.DuckDBPyConnection, folders: list[Path]) -> None:
-    """From here on, SQL on ``con`` reads and writes files only under ``folders`` (the inputs'
-    local copies, the reference tables, the output) and loads no extension: a transform cannot
-    read ``/etc/passwd``, attach a database or reach the network. The configuration is locked,
-    so the transform cannot undo it."""
-    allowed = sorted({str(folder.resolve()) + "/" for folder in folders})
-    con.execute(f"SET allowed_directories = [{', '.join(literal(folder) for folder in allowed)}]")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-
-
 def run_local(step: Step, inputs: LocalInputs, settings: Settings, out_dir: Path) -> StepResult:
     """Run one transform's SQL in DuckDB over local inputs; its CSV and Parquet go to ``out_dir``
     (also DuckDB's spill folder). No S3 here: the job and the benchmark run exactly this."""
     transform = step.transform
-    with _connect(settings, out_dir) as con:
+    with sandbox.connect(settings.job_memory_mb, out_dir) as con:
         record: dict[str, dict[str, Any]] = {}
         for name, table in inputs.catalog.items():
             record[name] = _catalog_view(con, name, table)
@@ -252,7 +229,7 @@ def run_local(step: Step, inputs: LocalInputs, settings: Settings, out_dir: Path
         readable = [out_dir, *(p.parent for p in inputs.references.values())]
         readable += [p.parent for table in inputs.catalog.values() for p in table.paths]
         readable += [parquet.parent for _, parquet in inputs.outputs.values()]
-        _lock_down(con, readable)
+        sandbox.lock_down(con, readable)
         csv_path, parquet_path = out_dir / f"{step.name}.csv", out_dir / f"{step.name}.parquet"
         try:
             rows, columns = _write_outputs(con, transform.sql, settings, csv_path, parquet_path)
