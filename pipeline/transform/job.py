@@ -29,6 +29,7 @@ from pipeline.catalog.types import duckdb_type
 from pipeline.errors import CsvpipeError, failure_text
 from pipeline.publish.writer import publish_output
 from pipeline.settings import Settings
+from pipeline.spark.glue_runtime import FORMULA_STARTS
 from pipeline.sqltext import identifier, literal
 from pipeline.storage import Mirror, download, head, split_s3_uri
 from pipeline.transform import sandbox
@@ -317,11 +318,12 @@ def run_step(
 
 
 # A cell a spreadsheet would run as a formula: it starts with = + - @, a tab or a carriage
-# return (OWASP's list), and is not simply a number such as -5. By code point: ord() is seven times
+# return (OWASP's list) or their fullwidth forms, and is not simply a number such as -5; the list
+# is the Spark job's, so both jobs guard the same cells. By code point: ord() is seven times
 # cheaper than a regular expression, and the guard runs on every text cell of every output.
-# Comparisons joined by OR, not an IN list: DuckDB plans ``IN (six constants)`` as a join, whose
+# Comparisons joined by OR, not an IN list: DuckDB plans ``IN (constants)`` as a join, whose
 # output comes in any order, and the CSV of an ordered result would lose its order.
-_FORMULA_STARTS = " OR ".join(f"ord({{c}}) = {ord(c)}" for c in "=+-@\t\r")
+_FORMULA_STARTS = " OR ".join(f"ord({{c}}) = {ord(c)}" for c in FORMULA_STARTS)
 _FORMULA = f"({_FORMULA_STARTS}) AND TRY_CAST({{c}} AS DOUBLE) IS NULL"
 
 
