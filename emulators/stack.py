@@ -16,7 +16,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,8 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
     dashboard: subprocess.Popen[bytes] | None = None
     keeper: StateKeeper | None = None
     try:
-        emulator.start()
+        with _deaf_to_ctrl_c():
+            emulator.start()
         clients = Clients(settings)
         keeper = StateKeeper(settings, clients) if settings.persist else None
         if keeper:
@@ -198,7 +200,8 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
                     flush=True,
                 )
                 with keeper.lock:
-                    emulator.start()
+                    with _deaf_to_ctrl_c():
+                        emulator.start()
                     keeper.restore()
                     queue = provision(clients)
                     state["emulator_pid"] = emulator.process.pid if emulator.process else None
@@ -245,17 +248,40 @@ class StateKeeper:
         for key in persistence.reconcile(self.clients, queue_url):
             print(f"processing {key} again: it was in flight when the emulator stopped", flush=True)
 
-    def save(self) -> None:
+    def save(self, unless: Callable[[], bool] = lambda: False) -> None:
         with self.lock:
+            if unless():
+                return
             try:
                 persistence.snapshot(self.clients, self.root)
-            except Exception:  # the emulator went away mid-copy: the previous snapshot stays
-                log.exception("could not save the emulator's state")
+            except Exception as exc:  # the emulator went away mid-copy: the previous snapshot stays
+                log.warning("could not save the emulator's state (%s: %s)", type(exc).__name__, exc)
+                log.debug("the failed save", exc_info=True)
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         while not should_stop():
             time.sleep(self.settings.persist_interval_ms / 1000)
-            self.save()
+            # Checked under the lock: once the stack stops, its own last save is the last one,
+            # never a periodic one racing the emulator's shutdown.
+            self.save(unless=should_stop)
+
+
+@contextmanager
+def _deaf_to_ctrl_c() -> Iterator[None]:
+    """Processes started in here never get the terminal's Ctrl-C. The emulator shares the
+    stack's process group, so a Ctrl-C reached it too and killed it before the stack's last save
+    ("could not save the emulator's state" and a traceback, and the writes since the previous
+    save lost). SIGINT is blocked in this thread while they start: children inherit the blocked
+    signal, and here it is only deferred, delivered when the block ends. The stack stops its
+    children itself, with SIGTERM, after saving."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def persistence_root(settings: Settings) -> Path:
