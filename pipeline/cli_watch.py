@@ -54,10 +54,13 @@ def watch(
         time.sleep(settings.watch_settle_ms / 1000)
         for outcome in watcher.poll():
             report(outcome)
-        waiting = sorted(watcher.settle.seen)
+        retrying = sorted(watcher.pending)
+        waiting = sorted(watcher.settle.seen.keys() - watcher.pending.keys())
         if waiting:
             console.print(f"still being written, left for later: {', '.join(waiting)}")
-        raise typer.Exit(1 if failed else 0)
+        if retrying:
+            console.print(f"not uploaded (the store did not answer), left for later: {', '.join(retrying)}")
+        raise typer.Exit(1 if failed or retrying else 0)
 
     console.print(
         f"watching {inbox} -> s3://{settings.raw_bucket}/ (every {settings.watch_poll_ms} ms; Ctrl-C to stop)"

@@ -328,3 +328,19 @@ def test_an_unreadable_file_moves_to_failed_with_its_reason(clients: Clients) ->
         assert keys == {"fine/fine.csv"}
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_watch_once_says_what_the_store_did_not_take_and_exits_1(tmp_path: Path) -> None:
+    from tests.conftest import cli, free_port
+
+    inbox = tmp_path / "drop"
+    inbox.mkdir()
+    (inbox / "a.csv").write_text("id\n1\n")
+    env = {"CSVPIPE_EMULATOR_PORT": str(free_port()), "CSVPIPE_WATCH_SETTLE_MS": "50"}  # nothing listens
+    done = cli("watch", "--once", str(inbox), cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("not uploaded yet a.csv: ") and "try 1 of at most 20" in lines[0]
+    assert lines[-1] == "not uploaded (the store did not answer), left for later: a.csv"
+    assert (inbox / "a.csv").exists()  # never acknowledged: it stays in the inbox
