@@ -298,6 +298,10 @@ class Fragment(Exception):
     """A file at a path taken before whose first line is not that earlier file's header."""
 
 
+class Refused(Exception):
+    """An upload the store answered in a way that does not prove it holds the file."""
+
+
 class Watcher:
     """Uploads the inbox's complete files to the raw bucket, each content once."""
 
@@ -387,6 +391,7 @@ class Watcher:
                     return None  # changed since the look: it settles again first
                 digest = md5_of(fh)
                 key, status = self._choose_key(relative, key, fh, digest)
+                etag = digest  # what the store holds at the key, once uploaded
                 if status == "upload":
                     fh.seek(0)
                     # A new key is only ever created, never replaced (If-None-Match), except
@@ -399,15 +404,18 @@ class Watcher:
                         ContentType="application/gzip" if key.lower().endswith(".gz") else "text/csv",
                         **condition,
                     )
-                    if response["ETag"].strip('"') != digest:
-                        raise OSError(f"the upload's ETag {response['ETag']} is not the file's MD5 {digest}")
+                    etag = str(response["ETag"]).strip('"')
                     status = "uploaded"
                 after = os.fstat(fh.fileno())
                 if (after.st_size, after.st_mtime_ns) != state:
-                    # Written to while uploading: the next try replaces this partial upload.
-                    self.rewrite[relative] = key
+                    # Written to while being read: it settles again first, and if it was uploaded
+                    # meanwhile, the next try replaces that partial upload.
+                    if status == "uploaded":
+                        self.rewrite[relative] = key
                     self.settle.forget(relative)
                     return None
+                if etag != digest:
+                    raise Refused(f"the upload's ETag {etag} is not the file's MD5 {digest}")
                 current = path.lstat()
                 if (current.st_dev, current.st_ino) != (info.st_dev, info.st_ino):
                     return None  # replaced by another file meanwhile: that one settles first
@@ -415,7 +423,7 @@ class Watcher:
                 moved = _move(path, self.done_dir, relative)
         except FileNotFoundError:
             return None  # moved away by someone else
-        except Fragment as exc:
+        except (Fragment, Refused) as exc:
             return self._fail(path, relative, key, str(exc))
         except (BotoCoreError, ClientError) as exc:
             if is_transient(exc):
@@ -433,9 +441,11 @@ class Watcher:
     def _choose_key(self, relative: str, key: str, fh: BinaryIO, digest: str) -> tuple[str, str]:
         """Where this file goes, and whether it is already there ("unchanged") or is to be
         uploaded ("upload"). Raises ``Fragment`` for the rest of a file taken before."""
-        if relative in self.rewrite:
-            return self.rewrite[relative], "upload"
         bucket = self.settings.raw_bucket
+        if relative in self.rewrite:  # our own partial upload of this file: replaced
+            key = self.rewrite[relative]
+            existing = head(self.s3, bucket, key)
+            return key, "unchanged" if existing is not None and existing[1] == digest else "upload"
         existing = head(self.s3, bucket, key)
         if existing is None:
             return key, "upload"

@@ -344,3 +344,51 @@ def test_watch_once_says_what_the_store_did_not_take_and_exits_1(tmp_path: Path)
     assert lines[0].startswith("not uploaded yet a.csv: ") and "try 1 of at most 20" in lines[0]
     assert lines[-1] == "not uploaded (the store did not answer), left for later: a.csv"
     assert (inbox / "a.csv").exists()  # never acknowledged: it stays in the inbox
+
+
+def test_a_file_written_to_while_uploading_replaces_its_partial_upload(
+    watched: tuple[Watcher, Path],
+) -> None:
+    watcher, inbox = watched
+    target = inbox / "growing.csv"
+    first = b"id,title\n" + b"".join(b"%d,film %d\n" % (i, i) for i in range(2_000_000))
+    target.write_bytes(first)
+    appended = threading.Event()
+
+    def append_while_the_watcher_uploads() -> None:
+        """Append once this process (the watcher) has read the file to its end (its MD5) and
+        gone back to its start: it is uploading it."""
+        size, read_to_end = len(first), False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for fd in list(Path("/proc/self/fd").iterdir()):
+                try:
+                    if Path(os.readlink(fd)) != target:
+                        continue
+                    info = Path(f"/proc/self/fdinfo/{fd.name}").read_text()
+                except OSError:
+                    continue
+                position = int(info.split("pos:", 1)[1].split()[0])
+                if position >= size:
+                    read_to_end = True
+                elif read_to_end and position < size // 2:
+                    with target.open("ab") as fh:
+                        fh.write(b"2000000,the last film\n")
+                    appended.set()
+                    return
+            time.sleep(0.0005)  # watching the watcher; bounded by the deadline
+
+    appender = threading.Thread(target=append_while_the_watcher_uploads)
+    appender.start()
+    outcomes = poll_until(watcher, 1, seconds=120)
+    appender.join()
+    assert appended.is_set()
+    # "unchanged" when the first upload already read the appended bytes: the file settles and is
+    # looked at again before it moves, and then the object holds exactly the file.
+    ((status, key),) = [(o.status, o.key) for o in outcomes]
+    assert status in ("uploaded", "unchanged") and key == "growing/growing.csv"
+    body = watcher.s3.get_object(Bucket=watcher.settings.raw_bucket, Key="growing/growing.csv")["Body"].read()
+    assert body == first + b"2000000,the last film\n"
+    # Only that one key: at most a replaced partial version of it, never a second key beside it.
+    assert set(versions(watcher)) == {"growing/growing.csv"}
+    assert not watcher.failed_dir.exists()
