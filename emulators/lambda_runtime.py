@@ -17,6 +17,13 @@ environment's peak since it started (Lambda's "Max Memory Used"). Memory is read
 ``/proc``; where there is none (macOS, Windows) it is neither measured nor enforced and
 ``max_memory_mb`` is None.
 
+/tmp: each ``LocalLambda`` has its own folder under ``FunctionConfig.tmp_dir``
+(``env-<pid of the owning process>-<random>``), passed to the runtime as ``TMPDIR``. As on Lambda,
+it belongs to the execution environment: warm invocations share it, and it is emptied whenever
+an environment ends, however it ends (timed out, out of memory, crashed, killed, or stopped), so
+a killed invocation's half-written files never pile up. ``start`` also removes the folders of
+owners that are no longer running (a stack killed with ``kill -9``).
+
 Code: by default the handler is imported from the running Python environment (the developer
 loop: edit, invoke). With ``FunctionConfig.code`` (a deployment zip or a folder) the
 environment runs that code instead, as Lambda would: the zip is extracted to a task root
@@ -36,6 +43,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -55,6 +63,8 @@ from emulators.memory import MemoryWatch
 
 API_PREFIX = "/2018-06-01/runtime"
 ACCOUNT_ID = "123456789012"
+# An environment's /tmp under FunctionConfig.tmp_dir: env-<pid of the owning process>-<random>.
+_TMP_NAME = re.compile(r"env-(\d+)-")
 
 
 @dataclass
@@ -248,12 +258,15 @@ class LocalLambda:
         self._memory: MemoryWatch | None = None
         self._code: CodeDirs | None = None
         self._work_dir: Path | None = None
+        self._tmp: Path | None = None
         self._invoke_lock = threading.Lock()
         self._log: Any = None
 
     def start(self) -> LocalLambda:
         """Prepare the function: its /tmp, its log and, when it has a package, its code."""
         self.config.tmp_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(self.config.tmp_dir)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f"env-{os.getpid()}-", dir=self.config.tmp_dir))
         self.config.log_path.parent.mkdir(parents=True, exist_ok=True)
         if self.config.code is not None:
             self._work_dir = Path(tempfile.mkdtemp(prefix="csvpipe-lambda-code-"))
@@ -273,6 +286,12 @@ class LocalLambda:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process and self._process.poll() is None else None
+
+    @property
+    def tmp(self) -> Path:
+        """The environment's /tmp (its ``TMPDIR``)."""
+        assert self._tmp is not None, "not started"
+        return self._tmp
 
     @property
     def task_root(self) -> Path | None:
@@ -297,7 +316,7 @@ class LocalLambda:
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
                 "_HANDLER": config.handler,
                 # Absolute: a packaged function runs in its task root, not in this folder.
-                "TMPDIR": str(config.tmp_dir.resolve()),
+                "TMPDIR": str(self.tmp.resolve()),
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -367,6 +386,9 @@ class LocalLambda:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        # The environment is gone, and its /tmp with it, as on Lambda: the next one starts empty.
+        if self._tmp is not None:
+            _empty(self._tmp)
 
     def invoke(self, event: Any) -> Invocation:
         """Run the handler once with ``event``; never raises for the handler's failures."""
@@ -448,9 +470,53 @@ class LocalLambda:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
         if self._work_dir is not None:
             shutil.rmtree(self._work_dir, ignore_errors=True)
             self._work_dir = None
+
+
+def _empty(folder: Path) -> None:
+    """Remove everything in ``folder``, keeping the folder; what cannot be removed (a file a
+    dying process still creates) goes at the next environment's end."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_stale_tmp(tmp_dir: Path) -> list[Path]:
+    """Remove what earlier runs left in ``tmp_dir``: environments' folders whose owning process
+    is no longer running, and anything else (files written there by earlier versions). Folders
+    of running owners (another stack, ``csvpipe invoke``) are kept. Returns what was removed."""
+    removed = []
+    for entry in sorted(tmp_dir.iterdir()):
+        owner = _TMP_NAME.match(entry.name)
+        if owner and entry.is_dir() and _running(int(owner[1])):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 # How Lambda (a Go program) names the signal that ended the runtime: "signal: killed".

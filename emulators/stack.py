@@ -16,11 +16,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from emulators import persistence
+from emulators import leftovers, persistence
 from emulators.aws_emulator import AwsEmulator, is_ready, port_in_use
 from emulators.event_source import EventSource
 from emulators.glue_jobs import GlueScheduler
@@ -36,7 +37,11 @@ from pipeline.settings import PACKAGED_RULES, PACKAGED_TRANSFORMS, Settings, env
 HANDLER = "pipeline.preprocess.handler.handler"
 # An emulator that dies more often than this is not restarted again.
 MAX_RESTARTS, RESTART_WINDOW = 3, 60.0
-START_TIMEOUT = 60.0
+# How long `up --detach` waits for a starting stack (a large restore on a loaded machine takes
+# minutes), with a progress line every START_PROGRESS seconds. Past it, the stack is left to go
+# on starting, never stopped.
+START_TIMEOUT = 900.0
+START_PROGRESS = 10.0
 STOP_TIMEOUT = 30.0
 log = logging.getLogger("csvpipe.stack")
 
@@ -68,8 +73,20 @@ def read_state(settings: Settings) -> dict[str, Any] | None:
         return None
     if not _alive(int(state.get("pid", 0))):
         path.unlink(missing_ok=True)
+        end_leftovers(settings)  # a stack that died without stopping what it started
         return None
     return state
+
+
+def end_leftovers(settings: Settings) -> list[int]:
+    """End the processes a dead stack of this data folder left running (its emulator, dashboard
+    and Lambda environments, holding their ports), saying so in one line."""
+    found = leftovers.find(settings.state_dir).leftovers
+    if found:
+        names = ", ".join(leftovers.describe(pid) for pid in found)
+        print(f"ended what a stack that did not stop cleanly left running: {names}", file=sys.stderr)
+        leftovers.end(found)
+    return found
 
 
 def _write_state(settings: Settings, state: dict[str, Any]) -> None:
@@ -125,8 +142,12 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
         raise StackError(
             f"the local stack is already running (pid {existing['pid']}); stop it with `csvpipe down`"
         )
+    end_leftovers(settings)
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # Everything started from here on is marked as this stack's, so that if this process dies
+    # without stopping it, the next `up`, `status` or `down` ends it (see emulators.leftovers).
+    marks = leftovers.mark_children(settings.state_dir)
     emulator = AwsEmulator(settings.emulator_host, settings.emulator_port, log_dir(settings) / "emulator.log")
     functions: list[LocalLambda] = []
     source: EventSource | None = None
@@ -134,7 +155,8 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
     dashboard: subprocess.Popen[bytes] | None = None
     keeper: StateKeeper | None = None
     try:
-        emulator.start()
+        with _deaf_to_ctrl_c():
+            emulator.start()
         clients = Clients(settings)
         keeper = StateKeeper(settings, clients) if settings.persist else None
         if keeper:
@@ -201,7 +223,8 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
                     flush=True,
                 )
                 with keeper.lock:
-                    emulator.start()
+                    with _deaf_to_ctrl_c():
+                        emulator.start()
                     keeper.restore()
                     queue = provision(clients)
                     state["emulator_pid"] = emulator.process.pid if emulator.process else None
@@ -226,6 +249,7 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
         state_path(settings).unlink(missing_ok=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        leftovers.unmark(marks)
 
 
 class StateKeeper:
@@ -248,17 +272,40 @@ class StateKeeper:
         for key in persistence.reconcile(self.clients, queue_url):
             print(f"processing {key} again: it was in flight when the emulator stopped", flush=True)
 
-    def save(self) -> None:
+    def save(self, unless: Callable[[], bool] = lambda: False) -> None:
         with self.lock:
+            if unless():
+                return
             try:
                 persistence.snapshot(self.clients, self.root)
-            except Exception:  # the emulator went away mid-copy: the previous snapshot stays
-                log.exception("could not save the emulator's state")
+            except Exception as exc:  # the emulator went away mid-copy: the previous snapshot stays
+                log.warning("could not save the emulator's state (%s: %s)", type(exc).__name__, exc)
+                log.debug("the failed save", exc_info=True)
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         while not should_stop():
             time.sleep(self.settings.persist_interval_ms / 1000)
-            self.save()
+            # Checked under the lock: once the stack stops, its own last save is the last one,
+            # never a periodic one racing the emulator's shutdown.
+            self.save(unless=should_stop)
+
+
+@contextmanager
+def _deaf_to_ctrl_c() -> Iterator[None]:
+    """Processes started in here never get the terminal's Ctrl-C. The emulator shares the
+    stack's process group, so a Ctrl-C reached it too and killed it before the stack's last save
+    ("could not save the emulator's state" and a traceback, and the writes since the previous
+    save lost). SIGINT is blocked in this thread while they start: children inherit the blocked
+    signal, and here it is only deferred, delivered when the block ends. The stack stops its
+    children itself, with SIGTERM, after saving."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def persistence_root(settings: Settings) -> Path:
@@ -288,17 +335,30 @@ def _start_dashboard(settings: Settings) -> subprocess.Popen[bytes] | None:
     )
 
 
-def start_detached(settings: Settings) -> dict[str, Any]:
-    """Start the stack in a background process and wait until it is ready."""
+def start_detached(
+    settings: Settings,
+    timeout: float = START_TIMEOUT,
+    progress_every: float = START_PROGRESS,
+    on_progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Start the stack in a background process and wait until it is ready, with a progress line
+    every ``progress_every`` seconds. A stack still starting after ``timeout`` is left to go on
+    (StackError says how to follow and stop it): it is never stopped for being slow."""
     require_local(settings)
     existing = read_state(settings)
     if existing:
         return existing
+    end_leftovers(settings)
+    say = on_progress or (lambda line: print(line, file=sys.stderr, flush=True))
     logs = log_dir(settings)
     logs.mkdir(parents=True, exist_ok=True)
     stack_log = logs / "stack.log"
-    env = {**os.environ, **settings.as_env()}
+    # The detached stack is marked with its state folder, so `down` finds it even before it is
+    # ready (it has no state file yet), see emulators.leftovers.
+    env = {**os.environ, **settings.as_env(), leftovers.STACK_DIR: str(settings.state_dir.resolve())}
+    env.pop(leftovers.STACK_OWNER, None)
     with stack_log.open("ab") as out:
+        log_start = out.tell()
         process = subprocess.Popen(
             [sys.executable, "-m", "pipeline.cli", "up"],
             env=env,
@@ -307,17 +367,38 @@ def start_detached(settings: Settings) -> dict[str, Any]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    next_progress = started + progress_every
+    while True:
         code = process.poll()
         if code is not None:
             raise StackError(_last_error(stack_log) or f"the local stack exited at start (code {code})")
         state = read_state(settings)
         if state and state["pid"] == process.pid and is_ready(state["endpoint_url"]):
             return state
-        time.sleep(0.1)  # polling a starting process; bounded by START_TIMEOUT
-    process.terminate()
-    raise StackError(f"the local stack did not become ready within {START_TIMEOUT:.0f} s; see {stack_log}")
+        now = time.monotonic()
+        if now - started >= timeout:
+            raise StackError(
+                f"the local stack (pid {process.pid}) is still starting after {now - started:.0f} s; "
+                f"it goes on in the background: `csvpipe status` shows when it is ready, "
+                f"`csvpipe down` stops it, and {stack_log} says what it is doing"
+            )
+        if now >= next_progress:
+            last = _last_line(stack_log, log_start)
+            say(f"still starting ({now - started:.0f} s): {last or 'starting the AWS emulator'}")
+            next_progress = now + progress_every
+        time.sleep(0.1)  # polling a starting process; bounded by timeout
+
+
+def _last_line(log_file: Path, offset: int) -> str | None:
+    """The last line written to ``log_file`` after ``offset``."""
+    try:
+        with log_file.open("rb") as fh:
+            fh.seek(offset)
+            lines = [line for line in fh.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return None
+    return lines[-1].strip() if lines else None
 
 
 def _last_error(log_file: Path) -> str | None:
@@ -329,16 +410,23 @@ def _last_error(log_file: Path) -> str | None:
 
 
 def stop(settings: Settings) -> bool:
-    """Stop a running stack; False when none was running."""
+    """Stop a running stack, or one still starting, or what a dead stack left running; False
+    when there was nothing."""
     state = read_state(settings)
     if state is None:
-        return False
+        # No state file: a detached stack still starting, or leftovers (read_state ended those).
+        found = leftovers.find(settings.state_dir)
+        for pid in found.stacks:
+            print(f"stopping {leftovers.describe(pid)}, which was still starting", file=sys.stderr)
+        ended = leftovers.end(found.stacks, grace_s=STOP_TIMEOUT)
+        return bool(ended) | bool(end_leftovers(settings))
     pid = int(state["pid"])
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline:
         if not _alive(pid):
             state_path(settings).unlink(missing_ok=True)
+            end_leftovers(settings)  # what it could not stop itself, if anything
             return True
         time.sleep(0.1)  # waiting for a clean shutdown; bounded by STOP_TIMEOUT
     os.kill(pid, signal.SIGKILL)
@@ -346,6 +434,10 @@ def stop(settings: Settings) -> bool:
     if emulator_pid and _alive(int(emulator_pid)):
         os.kill(int(emulator_pid), signal.SIGKILL)
     state_path(settings).unlink(missing_ok=True)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # a killed process is gone within moments; bounded all the same
+    end_leftovers(settings)  # its dashboard and Lambda environments
     return True
 
 

@@ -28,9 +28,12 @@ def watch(
     """Upload each new or changed .csv / .csv.gz dropped into FOLDER once it is completely
     written, keeping sub-folders as key prefixes (`inbox/movies/a.csv` -> `movies/a.csv`).
 
-    Uploaded files move to `.done/`, failures to `.failed/` with an `.error.txt`; the same
-    content is never uploaded twice. Hidden, temporary and lock files are ignored. Runs until
-    Ctrl-C unless --once. `csvpipe up` runs a watcher too."""
+    A file is taken once no process has it open for writing (Linux) and it stopped changing.
+    Uploaded files move to `.done/`; the same content is never uploaded twice, and a path that
+    comes back with new content goes beside the earlier object, never over it. Symbolic links,
+    names the store refuses and unreadable files move to `.failed/` with an `.error.txt`; an
+    unreachable store is retried for a bounded time. Hidden, temporary and lock files are
+    ignored. Runs until Ctrl-C unless --once. `csvpipe up` runs a watcher too."""
     settings = settings_of(ctx)
     inbox = folder or settings.inbox_dir
     if inbox.exists() and not inbox.is_dir():
@@ -51,10 +54,13 @@ def watch(
         time.sleep(settings.watch_settle_ms / 1000)
         for outcome in watcher.poll():
             report(outcome)
-        waiting = sorted(watcher.settle.seen)
+        retrying = sorted(watcher.pending)
+        waiting = sorted(watcher.settle.seen.keys() - watcher.pending.keys())
         if waiting:
             console.print(f"still being written, left for later: {', '.join(waiting)}")
-        raise typer.Exit(1 if failed else 0)
+        if retrying:
+            console.print(f"not uploaded (the store did not answer), left for later: {', '.join(retrying)}")
+        raise typer.Exit(1 if failed or retrying else 0)
 
     console.print(
         f"watching {inbox} -> s3://{settings.raw_bucket}/ (every {settings.watch_poll_ms} ms; Ctrl-C to stop)"

@@ -414,9 +414,11 @@ def read_reference(spark: SparkSession, uri: str) -> DataFrame:
     return spark.read.format("csv").options(**CSV_READ, mode="FAILFAST").load(uri)
 
 
-# What the DuckDB job's formula guard (csv_formula_guard) neutralises: a text cell starting with
-# one of these that is not simply a number gets a leading '.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What both jobs' formula guard (csv_formula_guard) neutralises: a text cell starting with one of
+# these that is not simply a number gets a leading '. OWASP's list, and its fullwidth forms
+# (U+FF1D U+FF0B U+FF0D U+FF20), which spreadsheets with East Asian input read as = + - @. The one
+# definition: the DuckDB job imports it from here, since this script must import nothing of ours.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def _csv_ready(frame: DataFrame, formula_guard: bool) -> DataFrame:

@@ -30,8 +30,10 @@ from pipeline.catalog.types import duckdb_type
 from pipeline.errors import CsvpipeError, failure_text
 from pipeline.publish.writer import publish_output
 from pipeline.settings import Settings
+from pipeline.spark.glue_runtime import FORMULA_STARTS
 from pipeline.sqltext import identifier, literal
 from pipeline.storage import Mirror, download, head, split_s3_uri
+from pipeline.transform import sandbox
 from pipeline.transform.dag import Step, plan
 from pipeline.transform.exceptions import MissingTable, SqlError, input_error, missing_column_hint
 from pipeline.transform.sql import Transform, discover, reference_tables
@@ -228,35 +230,11 @@ def _output_view(con: duckdb.DuckDBPyConnection, name: str, uri: str, parquet: P
     return {"kind": "output", "location": uri}
 
 
-def _connect(settings: Settings, spill: Path) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(
-        config={
-            "memory_limit": f"{settings.job_memory_mb}MB",
-            "temp_directory": str(spill),
-            "threads": 2,
-            # The offline wheel has no extensions to load, and a transform must not fetch any.
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-        }
-    )
-
-
-def _lock_down(con: duckdb.DuckDBPyConnection, folders: list[Path]) -> None:
-    """From here on, SQL on ``con`` reads and writes files only under ``folders`` (the inputs'
-    local copies, the reference tables, the output) and loads no extension: a transform cannot
-    read ``/etc/passwd``, attach a database or reach the network. The configuration is locked,
-    so the transform cannot undo it."""
-    allowed = sorted({str(folder.resolve()) + "/" for folder in folders})
-    con.execute(f"SET allowed_directories = [{', '.join(literal(folder) for folder in allowed)}]")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-
-
 def run_local(step: Step, inputs: LocalInputs, settings: Settings, out_dir: Path) -> StepResult:
     """Run one transform's SQL in DuckDB over local inputs; its CSV and Parquet go to ``out_dir``
     (also DuckDB's spill folder). No S3 here: the job and the benchmark run exactly this."""
     transform = step.transform
-    with _connect(settings, out_dir) as con:
+    with sandbox.connect(settings.job_memory_mb, out_dir) as con:
         record: dict[str, dict[str, Any]] = {}
         for name, table in inputs.catalog.items():
             try:
@@ -278,7 +256,7 @@ def run_local(step: Step, inputs: LocalInputs, settings: Settings, out_dir: Path
         readable = [out_dir, *(p.parent for p in inputs.references.values())]
         readable += [p.parent for table in inputs.catalog.values() for p in table.paths]
         readable += [parquet.parent for _, parquet in inputs.outputs.values()]
-        _lock_down(con, readable)
+        sandbox.lock_down(con, readable)
         csv_path, parquet_path = out_dir / f"{step.name}.csv", out_dir / f"{step.name}.parquet"
         try:
             rows, columns = _write_outputs(con, transform.sql, settings, csv_path, parquet_path)
@@ -370,11 +348,12 @@ def run_step(
 
 
 # A cell a spreadsheet would run as a formula: it starts with = + - @, a tab or a carriage
-# return (OWASP's list), and is not simply a number such as -5. By code point: ord() is seven times
+# return (OWASP's list) or their fullwidth forms, and is not simply a number such as -5; the list
+# is the Spark job's, so both jobs guard the same cells. By code point: ord() is seven times
 # cheaper than a regular expression, and the guard runs on every text cell of every output.
-# Comparisons joined by OR, not an IN list: DuckDB plans ``IN (six constants)`` as a join, whose
+# Comparisons joined by OR, not an IN list: DuckDB plans ``IN (constants)`` as a join, whose
 # output comes in any order, and the CSV of an ordered result would lose its order.
-_FORMULA_STARTS = " OR ".join(f"ord({{c}}) = {ord(c)}" for c in "=+-@\t\r")
+_FORMULA_STARTS = " OR ".join(f"ord({{c}}) = {ord(c)}" for c in FORMULA_STARTS)
 _FORMULA = f"({_FORMULA_STARTS}) AND TRY_CAST({{c}} AS DOUBLE) IS NULL"
 
 

@@ -14,6 +14,7 @@ import duckdb
 
 from pipeline.errors import UserInputError
 from pipeline.layout import snake_case
+from pipeline.transform import sandbox
 
 REFERENCE_FOLDER = "reference"
 
@@ -50,7 +51,13 @@ def _without_final_semicolons(sql: str) -> str:
     return data.decode().strip()
 
 
-def parse_transform(path: Path) -> Transform:
+def parse_transform(path: Path, con: duckdb.DuckDBPyConnection | None = None) -> Transform:
+    """Read one transform file. Its SQL is parsed and its tables named on ``con``, a connection
+    of the transform sandbox (a new one when not given), never on an unrestricted one: naming
+    the tables binds table functions, which would open files."""
+    if con is None:
+        with sandbox.parser() as con:
+            return parse_transform(path, con)
     text = path.read_text(encoding="utf-8")
     sql = _without_final_semicolons(text.strip())
     first_line = text[: len(text) - len(text.lstrip())].count("\n") + 1
@@ -58,14 +65,19 @@ def parse_transform(path: Path) -> Transform:
     if not name:
         raise UserInputError(f"{path}: the file name gives no usable output name")
     try:
-        statements = duckdb.extract_statements(sql)
+        statements = con.extract_statements(sql)
     except duckdb.Error as exc:
         raise UserInputError(f"{path}: not valid SQL ({str(exc).splitlines()[0]})") from None
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         kinds = ", ".join(statement.type.name for statement in statements) or "nothing"
         raise UserInputError(f"{path}: a transform is one SELECT query, found {kinds}")
     try:
-        tables = frozenset(table.lower() for table in duckdb.get_table_names(sql))
+        tables = frozenset(table.lower() for table in con.get_table_names(sql))
+    except duckdb.PermissionException as exc:
+        raise UserInputError(
+            f"{path}: a transform reads tables by name (datasets, reference tables, other "
+            f"transforms' outputs), never files or URLs ({str(exc).splitlines()[0]})"
+        ) from None
     except duckdb.Error as exc:
         raise UserInputError(f"{path}: not valid SQL ({str(exc).splitlines()[0]})") from None
     if not tables:
@@ -77,7 +89,8 @@ def discover(directory: Path) -> list[Transform]:
     """Every ``*.sql`` file of the transforms folder, in name order."""
     if not directory.is_dir():
         raise UserInputError(f"transforms folder {directory} does not exist (setting transforms_dir)")
-    transforms = [parse_transform(path) for path in sorted(directory.glob("*.sql"))]
+    with sandbox.parser() as con:
+        transforms = [parse_transform(path, con) for path in sorted(directory.glob("*.sql"))]
     seen: dict[str, Path] = {}
     for transform in transforms:
         if transform.name in seen:

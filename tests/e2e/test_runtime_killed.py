@@ -51,11 +51,11 @@ def test_a_runtime_killed_mid_file_is_retried_and_the_file_processed_once(tmp_pa
         etag = s3.put_object(Bucket=settings.raw_bucket, Key="films/films.csv", Body=big.read_bytes())["ETag"]
         run = layout.run_id(settings.raw_bucket, "films/films.csv", etag)
 
-        # The handler works in a temporary folder under the Lambda's /tmp: once it exists, the
-        # file is being processed.
+        # The handler works in a temporary folder under its environment's /tmp: once it exists,
+        # the file is being processed.
         lambda_tmp = home / "data" / ".csvpipe" / "lambda-tmp"
         deadline = time.monotonic() + 60
-        while not (lambda_tmp.is_dir() and any(lambda_tmp.glob("csvpipe-*"))):
+        while not (lambda_tmp.is_dir() and any(lambda_tmp.glob("env-*/csvpipe-*"))):
             assert time.monotonic() < deadline, "the handler never started on the file"
             time.sleep(0.01)  # watching another process; bounded by the deadline
         (runtime,) = runtimes_of(int(state["pid"]))
@@ -76,3 +76,4 @@ def test_a_runtime_killed_mid_file_is_retried_and_the_file_processed_once(tmp_pa
         assert body.count(b"\n") == ROWS + 1  # header and each row once
         versions = s3.list_object_versions(Bucket=settings.raw_bucket)["Versions"]
         assert len(versions) == 1  # the raw object was never touched
+        assert not any(lambda_tmp.glob("env-*/csvpipe-*"))  # the killed invocation's work is gone

@@ -126,7 +126,7 @@ def test_watch_once_uploads_what_is_complete_and_reports_failures(tmp_path: Path
         (drop / "broken.csv").symlink_to("nowhere.csv")
         failed = cli("watch", "--once", str(drop), cwd=home, env=stack.env, timeout=60)
         assert failed.returncode == 1
-        assert failed.stdout.startswith("FAILED broken.csv: a link to nothing:")
+        assert failed.stdout.startswith("FAILED broken.csv: a symbolic link (to nowhere.csv):")
         assert (drop / ".failed" / "broken.csv.error.txt").exists()
         assert (drop / "notes.txt").exists()
         not_a_folder = cli("watch", "--once", str(drop / "notes.txt"), cwd=home, env=stack.env)

@@ -25,6 +25,23 @@ def sleep_for(event: dict[str, Any], context: Any) -> str:
     return "woke up"
 
 
+def fill_tmp(event: dict[str, Any], context: Any) -> str:
+    """Write ``event["mb"]`` MiB in a folder of its own under /tmp (``TMPDIR``), as a handler
+    working on a file does, then sleep ``event["seconds"]``: long enough to be timed out or
+    killed with the folder still there; with ``event["allocate_mb"]``, allocate that much memory
+    first (see ``allocate``)."""
+    import os
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="work-")
+    with open(os.path.join(folder, "part.bin"), "wb") as fh:
+        fh.write(b"x" * int(event["mb"] * 1024 * 1024))
+    if event.get("allocate_mb"):
+        allocate({"mb": event["allocate_mb"]}, context)
+    time.sleep(float(event["seconds"]))
+    return folder
+
+
 def fail(event: dict[str, Any], context: Any) -> None:
     raise RuntimeError("the handler failed on purpose")
 

@@ -80,7 +80,8 @@ def test_a_full_lambda_tmp_is_a_failed_run_with_its_fix_and_the_next_file_goes_t
         assert raw == body
         processed = clients.s3.list_objects_v2(Bucket=settings.processed_bucket, Prefix="movies/")
         assert processed.get("KeyCount", 0) == 0
-        assert list(small_disk.iterdir()) == []
+        assert list(small_disk.iterdir()) == [function.tmp]  # the environment's own /tmp, empty
+        assert list(function.tmp.iterdir()) == []
 
         after = function.invoke(
             s3_event(settings.raw_bucket, [("movies/small.csv", small, SAMPLE.stat().st_size)])

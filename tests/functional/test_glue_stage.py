@@ -6,14 +6,16 @@ import json
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from pipeline import layout
 from pipeline.aws import Clients
 from pipeline.catalog.crawler import crawl_dataset, plan_dataset
+from pipeline.errors import UserInputError
 from pipeline.settings import replace
 from pipeline.transform.dag import plan
 from pipeline.transform.job import run_steps
-from pipeline.transform.sql import discover
+from pipeline.transform.sql import Transform, discover, parse_transform
 
 
 def put_processed(clients: Clients, key: str, text: str) -> None:
@@ -359,7 +361,16 @@ def test_a_transform_reads_only_its_inputs(clients: Clients, tmp_path: Path) -> 
     put_processed(clients, "sales/a.csv", "id,amount\n1,2.5\n")
     crawl_dataset("sales", settings, clients.s3, clients.glue, tmp_path / "work")
 
-    result = run_steps(plan(discover(folder)), settings, clients.s3, clients.glue, tmp_path / "work", {})
+    # Validating refuses each file outright: its SQL is parsed in the same sandbox...
+    for name in ("reads_a_file", "reads_text", "reads_a_sibling"):
+        with pytest.raises(UserInputError, match="never files or URLs"):
+            parse_transform(folder / f"{name}.sql")
+    # ...and were a transform to get past validation, the run's own lock-down refuses it too.
+    unchecked = [
+        Transform(path.stem, path, path.read_text(), frozenset({"sales"}))
+        for path in sorted(folder.glob("*.sql"))
+    ]
+    result = run_steps(plan(unchecked), settings, clients.s3, clients.glue, tmp_path / "work", {})
 
     assert [o["output"] for o in result["outputs"]] == ["fine"]
     errors = {e["transform"]: e["error"] for e in result["errors"]}

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from emulators import memory
-from emulators.lambda_runtime import FunctionConfig, LocalLambda
+from emulators.lambda_runtime import FunctionConfig, Invocation, LocalLambda
 from emulators.stack import function_config
 from pipeline import layout, runs
 from pipeline.aws import Clients
@@ -275,3 +281,72 @@ def test_sample_event_file_is_accepted(handler_function: LocalLambda, clients: C
     result = handler_function.invoke(event)
     assert result.ok, result.error
     assert result.payload["records"][0]["status"] == "ok"
+
+
+def tmp_contents(function: LocalLambda) -> list[str]:
+    return sorted(path.name for path in function.tmp.iterdir())
+
+
+def wait_for_work_folder(function: LocalLambda, seconds: float = 30) -> None:
+    """Until the handler (another process) has written its folder under /tmp."""
+    deadline = time.monotonic() + seconds
+    while not any(function.tmp.glob("work-*/part.bin")):
+        assert time.monotonic() < deadline, "the handler never wrote its folder"
+        time.sleep(0.02)  # watching another process; bounded by the deadline
+
+
+def test_a_timed_out_invocation_leaves_nothing_in_tmp(tmp_path: Path) -> None:
+    function = fixture_function(tmp_path, "fill_tmp", timeout=1)
+    try:
+        warm = function.invoke({"mb": 1, "seconds": 0})
+        assert warm.ok and tmp_contents(function) == [Path(warm.payload).name]  # warm: kept, as on Lambda
+        result = function.invoke({"mb": 2, "seconds": 30})
+        assert result.error_type == "Sandbox.Timedout"
+        assert tmp_contents(function) == []
+    finally:
+        function.stop()
+    assert list((tmp_path / "lambda-tmp").iterdir()) == []  # stopped: its folder is gone too
+
+
+def test_a_killed_invocation_leaves_nothing_in_tmp(tmp_path: Path) -> None:
+    function = fixture_function(tmp_path, "fill_tmp", timeout=60)
+    try:
+        results: list[Invocation] = []
+        invoking = threading.Thread(target=lambda: results.append(function.invoke({"mb": 2, "seconds": 60})))
+        invoking.start()
+        wait_for_work_folder(function)
+        assert function.pid is not None
+        os.kill(function.pid, signal.SIGKILL)  # kill -9 of the execution environment
+        invoking.join(timeout=30)
+        (result,) = results
+        assert result.error_type == "Runtime.ExitError" and "signal: killed" in (result.error_message or "")
+        assert tmp_contents(function) == []
+    finally:
+        function.stop()
+
+
+def test_an_out_of_memory_invocation_leaves_nothing_in_tmp(tmp_path: Path) -> None:
+    function = fixture_function(tmp_path, "fill_tmp", timeout=20, memory_mb=128)
+    try:
+        result = function.invoke({"mb": 2, "allocate_mb": 400, "seconds": 0})
+        assert result.error_type == "Runtime.OutOfMemory"
+        assert tmp_contents(function) == []
+    finally:
+        function.stop()
+
+
+def test_start_removes_what_dead_owners_left_and_keeps_running_ones(tmp_path: Path) -> None:
+    tmp_dir = tmp_path / "lambda-tmp"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = [tmp_dir / f"env-{dead.pid}-abc", tmp_dir / "tmpk2j3csv"]  # the latter: an older layout
+    alive = tmp_dir / f"env-{os.getpid()}-sibling"
+    for folder in [*stale, alive]:
+        (folder / "work").mkdir(parents=True)
+        (folder / "work" / "part.bin").write_bytes(b"x" * 1024)
+    (tmp_dir / "stray.bin").write_bytes(b"x")
+    function = fixture_function(tmp_path, "describe_context")
+    try:
+        assert sorted(p.name for p in tmp_dir.iterdir()) == sorted([alive.name, function.tmp.name])
+    finally:
+        function.stop()

@@ -84,3 +84,23 @@ def test_a_large_result_keeps_its_order_in_the_csv(tmp_path: Path) -> None:
 def test_a_final_semicolon_and_comment_are_allowed(tmp_path: Path) -> None:
     csv, _, rows, _ = run(tmp_path, "SELECT id FROM movies ORDER BY id DESC; -- newest first\n/* done */\n")
     assert csv == "id\n3\n2\n1\n" and rows == 3
+
+
+# Formula-like cells and what the CSV must show; fullwidth signs (U+FF1D ...) are formulas to spreadsheets
+# with East Asian input too. Shared with the Spark job's test (tests/spark/test_glue_job.py).
+FORMULA_CELLS = {
+    "=1+1": "'=1+1",
+    "\uff1dSUM(A1)": "'\uff1dSUM(A1)",
+    "\uff0b1": "'\uff0b1",
+    "\uff0d1": "'\uff0d1",
+    "\uff20A1": "'\uff20A1",
+    "-5": "-5",  # a number, not a formula
+    "a\uff1db": "a\uff1db",  # only a leading sign counts
+}
+
+
+def test_fullwidth_formula_signs_are_neutralised_too(tmp_path: Path) -> None:
+    rows = "id,name\n" + "".join(f"{i},{cell}\n" for i, cell in enumerate(FORMULA_CELLS))
+    csv, _, count, _ = run(tmp_path, "SELECT name FROM movies ORDER BY id", rows)
+    assert count == len(FORMULA_CELLS)
+    assert csv.splitlines()[1:] == list(FORMULA_CELLS.values())

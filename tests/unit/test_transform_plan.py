@@ -143,3 +143,42 @@ def test_a_transform_is_one_select(tmp_path: Path, sql: str, found: str) -> None
     path.write_text(sql)
     with pytest.raises(UserInputError, match=f"a transform is one SELECT query, found {found}"):
         parse_transform(path)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "read_json('/etc/passwd')",  # an unrestricted parse reads it: "Malformed JSON in file ..."
+        "read_csv('/etc/hostname')",  # exists
+        "read_csv('/etc/no-such-file-here')",  # does not: the answer must not tell them apart
+        "read_csv('https://example.com/data.csv')",  # would try to install httpfs
+        "read_parquet('s3://some-bucket/x.parquet')",
+        "glob('/etc/*')",
+    ],
+)
+def test_validating_a_transform_reads_no_file_and_installs_nothing(tmp_path: Path, source: str) -> None:
+    folder = write(tmp_path / "t", sneaky=f"SELECT * FROM movies, {source}")
+    with pytest.raises(UserInputError) as raised:
+        discover(folder)
+    message = str(raised.value)
+    assert message.startswith(f"{folder / 'sneaky.sql'}: a transform reads tables by name")
+    assert "never files or URLs (Permission Error: Cannot access file" in message
+    for leak in ("Malformed JSON", "No files found", "install", "httpfs", "root:"):
+        assert leak not in message
+
+
+def test_planning_through_the_cli_goes_through_the_sandbox_too(tmp_path: Path) -> None:
+    from tests.conftest import cli
+
+    folder = write(tmp_path / "t", sneaky="SELECT * FROM movies, read_json('/etc/passwd')")
+    planned = cli("transform", "--dry-run", cwd=tmp_path, env={"CSVPIPE_TRANSFORMS_DIR": str(folder)})
+    assert planned.returncode == 1
+    assert "Traceback" not in planned.stderr and "Malformed JSON" not in planned.stderr
+    assert planned.stderr.startswith(f"error: {folder / 'sneaky.sql'}: a transform reads tables by name")
+
+
+def test_the_sandbox_still_names_the_tables_of_an_ordinary_transform(tmp_path: Path) -> None:
+    transform = parse_transform(
+        write(tmp_path / "t", ok="SELECT g.x FROM movies m JOIN genres g ON m.id = g.id") / "ok.sql"
+    )
+    assert transform.tables == frozenset({"movies", "genres"})
