@@ -238,20 +238,23 @@ def test_a_binary_file_ends_in_a_failed_run_record_and_nothing_downstream(deploy
     assert listed.get("KeyCount", 0) == 0, listed.get("Contents")
 
 
-def _dead_letter(sqs: Any, queue: str, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The dead-letter message (and its body) of the first invocation for ``key``, waited for
-    within SECONDS; other messages are left in the queue."""
+def _dead_letter(sqs: Any, queue: str, key: str) -> dict[str, Any]:
+    """The body of the dead-letter message of an invocation for ``key``, waited for within
+    SECONDS; every message is left in the queue."""
     deadline = time.monotonic() + SECONDS
     while time.monotonic() < deadline:
         answer = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2)
+        found = None
         for message in answer.get("Messages", []):
-            body = json.loads(message["Body"])
-            records = (body.get("requestPayload") or {}).get("Records") or [{}]
-            if unquote_plus(records[0].get("s3", {}).get("object", {}).get("key", "")) == key:
-                return message, body
             sqs.change_message_visibility(
                 QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
             )
+            body = json.loads(message["Body"])
+            records = (body.get("requestPayload") or {}).get("Records") or [{}]
+            if unquote_plus(records[0].get("s3", {}).get("object", {}).get("key", "")) == key:
+                found = body
+        if found is not None:
+            return found
     raise AssertionError(f"no dead-letter message for {key} within {SECONDS} s")
 
 
@@ -259,7 +262,8 @@ def test_failed_invocations_reach_the_dead_letter_path_the_deploy_configures(dep
     """On AWS a failed asynchronous invocation is retried twice, then sent to the function's
     on-failure destination: deploy makes it a queue. An object the function cannot read (SSE-C:
     encrypted with a key only its uploader has) makes the deployed handler raise, as any fault
-    outside the file does, where a bad file ends in a failed run record instead."""
+    outside the file does, where a bad file ends in a failed run record instead. Once the cause
+    is fixed, `csvpipe dlq replay` invokes the function with the event again."""
     settings = deployed.settings
     names = names_of(settings)
     s3, sqs, functions = Clients(settings).s3, client(settings, "sqs"), client(settings, "lambda")
@@ -271,14 +275,9 @@ def test_failed_invocations_reach_the_dead_letter_path_the_deploy_configures(dep
 
     key = "unreadable/customer-key.csv"
     secret = os.urandom(32)
-    etag = s3.put_object(
-        Bucket=names.raw, Key=key, Body=b"a,b\n1,2\n", SSECustomerAlgorithm="AES256", SSECustomerKey=secret
-    )["ETag"]
-    try:
-        message, body = _dead_letter(sqs, queue, key)
-        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-    finally:
-        s3.delete_object(Bucket=names.raw, Key=key)
+    sealed = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": secret}
+    etag = s3.put_object(Bucket=names.raw, Key=key, Body=SAMPLE.read_bytes(), **sealed)["ETag"]
+    body = _dead_letter(sqs, queue, key)
     # MiniStack's message is the on-failure destination's invocation record, as AWS's, with
     # fewer fields (no version, timestamp or requestId): see docs/emulators.md.
     assert body["requestContext"]["condition"] == "RetriesExhausted"
@@ -291,6 +290,24 @@ def test_failed_invocations_reach_the_dead_letter_path_the_deploy_configures(dep
     # It raised before writing a run record: the dead-letter queue is where the failure is.
     run = layout.run_id(names.raw, key, etag)
     assert runs.read_stage_record(s3, names.processed, run, "preprocess") is None
+
+    listed = cli("dlq", "list", cwd=deployed.home, env=deployed.env, timeout=120)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert f"dead-letter queue {names.dead_letters}" in listed.stdout
+    assert key in listed.stdout and "Runtime.HandlerError" in listed.stdout, listed.stdout
+    assert "1 event(s); re-drive them with `csvpipe dlq replay`" in listed.stdout
+
+    # The cause fixed (the file uploaded readable), the same event is invoked again. The new
+    # upload has its own ETag, so its own event is another run: only the replay makes this one.
+    fixed = s3.put_object(Bucket=names.raw, Key=key, Body=SAMPLE.read_bytes() + b"\n")["ETag"]
+    assert layout.run_id(names.raw, key, fixed) != run
+    replayed = cli("dlq", "replay", "--yes", "--key", key, cwd=deployed.home, env=deployed.env, timeout=120)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert replayed.stdout.strip() == f"re-drove 1 message(s) to function {names.function}"
+    record = wait_for_record(s3, names.processed, run, "preprocess", seconds=SECONDS)
+    assert record["status"] == "ok" and record["function"] == names.function, record
+    empty = cli("dlq", "list", cwd=deployed.home, env=deployed.env, timeout=120)
+    assert empty.stdout.strip() == "the dead-letter queue is empty", empty.stdout + empty.stderr
 
 
 def _doctor(deployed: Deployed, **settings: str) -> subprocess.CompletedProcess[str]:
