@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from pipeline.deploy.plan import (
+    IAM_RETRY_SECONDS,
     FileBody,
     GlueAssets,
     Inputs,
     LambdaCode,
+    Retry,
     Step,
     Target,
     Upload,
@@ -129,7 +131,10 @@ def test_failed_invocations_go_to_a_dead_letter_queue_named_from_the_stack() -> 
     names = names_of(settings)
     steps = deploy_plan(settings, TARGET, inputs())
     queue = index(steps, "sqs.create_queue", QueueName="sales-preprocess-dlq")
-    (config,) = [s.call.params for s in steps if s.call.name == "lambda.put_function_event_invoke_config"]
+    (put,) = [s.call for s in steps if s.call.name == "lambda.put_function_event_invoke_config"]
+    config = put.params
+    # Until IAM has the role's sqs:SendMessage everywhere, Lambda refuses the destination.
+    assert Retry("InvalidParameterValueException", "SendMessage", IAM_RETRY_SECONDS) in put.retry
     arn = "arn:aws:sqs:us-east-1:123456789012:sales-preprocess-dlq"
     assert config == {
         "FunctionName": names.function,
