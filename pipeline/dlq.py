@@ -17,9 +17,9 @@ Where that queue is depends on who invokes the function (``dead_letter_path``, c
   S3 event alone (a DeadLetterConfig's) is read and replayed as well.
 
 Listing receives every message once, holding it out of sight only while the listing runs, then
-makes it visible again: nothing is consumed. Replaying sends each message's body to the event
-queue first and deletes it from the DLQ after, so a crash in between duplicates an event (the
-handler is idempotent per run id) but never loses one.
+makes it visible again: nothing is consumed. Replaying sends each event on first (to the event
+queue, or to the function) and deletes its message from the DLQ after, so a crash in between
+duplicates an event (the handler is idempotent per run id) but never loses one.
 """
 
 from __future__ import annotations
