@@ -51,3 +51,8 @@ class Clients:
     @cached_property
     def glue(self) -> Any:
         return client(self.settings, "glue")
+
+    @cached_property
+    def functions(self) -> Any:
+        """Lambda's client (``lambda`` is a keyword)."""
+        return client(self.settings, "lambda")

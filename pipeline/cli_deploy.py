@@ -26,6 +26,7 @@ from pipeline.deploy.plan import (
     Inputs,
     LambdaCode,
     Names,
+    QueueUrlOf,
     deploy_plan,
     destroy_plan,
     names_of,
@@ -114,8 +115,9 @@ def deploy(
     ] = None,
 ) -> None:
     """Create or update the pipeline on AWS (or LocalStack): buckets, IAM roles with
-    least-privilege policies, the Lambda and its S3 trigger, and with glue_backend=aws-glue the
-    Glue database, crawler, jobs and their workflow. Running it again updates what changed.
+    least-privilege policies, the Lambda, its S3 trigger and the dead-letter queue of its failed
+    events, and with glue_backend=aws-glue the Glue database, crawler, jobs and their workflow.
+    Running it again updates what changed.
 
     Credentials come from the standard AWS chain (AWS_PROFILE, environment, SSO); csvpipe never
     stores them. `--dry-run` prints the plan; `csvpipe destroy` removes what deploy created."""
@@ -217,9 +219,11 @@ def destroy(
         bool, typer.Option("--dry-run", help="Print every API call destroy would make; change nothing.")
     ] = False,
 ) -> None:
-    """Remove what `csvpipe deploy` created: the event triggers, the Lambda, the Glue
-    resources, the IAM roles, the objects deploy uploaded, and the buckets. A bucket with other
-    objects in it (your data) is kept unless --force."""
+    """Remove what `csvpipe deploy` created: the event triggers, the Lambda and its dead-letter
+    queue, the Glue resources, the IAM roles, the objects deploy uploaded, and the buckets; and
+    what the glue service (`csvpipe glue-worker`) made: its queues and the Glue database. A
+    bucket with other objects in it (your data), and a dead-letter queue with failed events in
+    it, are kept unless --force."""
     settings = settings_of(ctx)
     names = _for_aws(settings)
     clients = AwsClients(settings)
@@ -237,11 +241,18 @@ def destroy(
         return
     console.print(f"destroying {where}")
     outcomes = Executor(clients, echo=_echo).run(steps)
-    kept = [o.step.call.params["Bucket"] for o in outcomes if o.result == "kept"]
-    if kept:
+    kept = [o.step.call.params for o in outcomes if o.result == "kept"]
+    queues = [params["QueueUrl"].name for params in kept if isinstance(params.get("QueueUrl"), QueueUrlOf)]
+    buckets = [params["Bucket"] for params in kept if "Bucket" in params]
+    if queues:
         console.print(
-            f"kept {len(kept)} bucket(s) with objects in them: {', '.join(kept)}; "
+            f"kept {len(queues)} dead-letter queue(s) with failed events in them: {', '.join(queues)}; "
+            "`csvpipe destroy --force` deletes them and their messages"
+        )
+    if buckets:
+        console.print(
+            f"kept {len(buckets)} bucket(s) with objects in them: {', '.join(buckets)}; "
             "`csvpipe destroy --force` deletes them and their objects"
         )
-    else:
+    if not kept:
         console.print("destroyed")

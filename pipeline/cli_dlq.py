@@ -17,7 +17,6 @@ from pipeline import dlq
 from pipeline.aws import Clients
 from pipeline.cli_common import console, settings_of
 from pipeline.errors import UserInputError
-from pipeline.provision import dead_letter_queue_name
 
 dlq_app = typer.Typer(help="Inspect and re-drive events that failed every retry.", no_args_is_help=True)
 
@@ -30,7 +29,7 @@ def list_(ctx: typer.Context) -> None:
     if not letters:
         console.print("the dead-letter queue is empty")
         return
-    table = Table(title=f"dead-letter queue {dead_letter_queue_name(settings)}")
+    table = Table(title=f"dead-letter queue {dlq.dead_letter_path(settings).queue}")
     for column in ("key", "etag", "receives", "sent at", "last error"):
         table.add_column(column)
     for letter in letters:
@@ -55,10 +54,12 @@ def replay(
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Send the dead-letter queue's events back to the event queue, to be tried again."""
+    """Send the dead-letter queue's events back to be tried again: to the event queue (local
+    profile), or to the deployed function, invoked asynchronously (deployed profiles)."""
     settings = settings_of(ctx)
     clients = Clients(settings)
-    name = dead_letter_queue_name(settings)
+    path = dlq.dead_letter_path(settings)
+    name = path.queue
     if not yes:
         letters = dlq.list_dead_letters(clients)
         matching = [letter for letter in letters if key is None or letter.key == key]
@@ -67,9 +68,7 @@ def replay(
             return
         what = f"events of {key}" if key else "events"
         try:
-            confirmed = typer.confirm(
-                f"re-drive {len(matching)} {what} from {name} to {settings.queue_name}?"
-            )
+            confirmed = typer.confirm(f"re-drive {len(matching)} {what} from {name} to {path.target_words}?")
         except typer.Abort:  # no terminal to answer (stdin closed), or Ctrl-C
             raise UserInputError(
                 "no answer to the confirmation: pass --yes to re-drive without asking"
@@ -82,7 +81,7 @@ def replay(
         _nothing(key, name)
         return
     kept = f"; {result.kept} other message(s) stay in the dead-letter queue" if result.kept else ""
-    console.print(f"re-drove {result.replayed} message(s) to {settings.queue_name}{kept}")
+    console.print(f"re-drove {result.replayed} message(s) to {path.target_words}{kept}")
 
 
 def _nothing(key: str | None, name: str) -> None:

@@ -200,10 +200,10 @@ def check_catalog(clients: Clients) -> Check:
 
 
 def check_dead_letters(clients: Clients) -> Check:
-    from pipeline.provision import dead_letter_queue_name
+    from pipeline.dlq import dead_letter_path
 
     try:
-        url = clients.sqs.get_queue_url(QueueName=dead_letter_queue_name(clients.settings))["QueueUrl"]
+        url = clients.sqs.get_queue_url(QueueName=dead_letter_path(clients.settings).queue)["QueueUrl"]
     except ClientError:
         return ok("dead letters", "no dead-letter queue (nothing failed every retry)")
     attributes = clients.sqs.get_queue_attributes(

@@ -20,9 +20,14 @@ from pipeline.settings import Settings
 MAX_RECEIVES = 3  # one try and two retries, as Lambda's asynchronous invocation, then the DLQ
 
 
+def dead_letter_queue_of(queue_name: str) -> str:
+    """The name of a queue's dead-letter queue, as ensure_notified_queue makes it."""
+    return f"{queue_name}-dlq"
+
+
 def dead_letter_queue_name(settings: Settings) -> str:
     """The event queue's dead-letter queue: where an event lands after MAX_RECEIVES failures."""
-    return f"{settings.queue_name}-dlq"  # as ensure_notified_queue names it
+    return dead_letter_queue_of(settings.queue_name)
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ def ensure_notified_queue(
     maps a notification id to its key filter rules (S3 allows one prefix and one suffix each).
     Replaces the bucket's notification configuration: csvpipe owns its buckets."""
     sqs = clients.sqs
-    dlq_url = sqs.create_queue(QueueName=f"{queue_name}-dlq")["QueueUrl"]
+    dlq_url = sqs.create_queue(QueueName=dead_letter_queue_of(queue_name))["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]

@@ -10,8 +10,8 @@ What the template leaves to you, as CloudFormation cannot do it without custom r
 artifacts bucket must exist and hold the Lambda zip (key parameter ``LambdaCodeKey``) and the Glue
 jobs' files before the stack is created (``csvpipe deploy`` creates and fills it; or upload them
 yourself, see ``upload_commands``); the QuickSight manifests are written by each transform run.
-The three data buckets are retained when the stack is deleted, as ``csvpipe destroy`` keeps a
-bucket with objects in it.
+The three data buckets and the dead-letter queue are retained when the stack is deleted, as
+``csvpipe destroy`` keeps a bucket with objects in it and a dead-letter queue with messages in it.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from pipeline.deploy.plan import (
     Names,
     Target,
     crawler_definition,
+    dead_letter_queue,
+    event_invoke_config,
     function_configuration,
     preprocessed_event_pattern,
     raw_notification,
@@ -73,6 +75,13 @@ def logical_id(name: str) -> str:
 
 def _arn(resource: str) -> dict[str, Any]:
     return {"Fn::GetAtt": [resource, "Arn"]}
+
+
+def _queue_attribute(value: str) -> Any:
+    """An SQS attribute (text in the API) as CloudFormation's typed property."""
+    if value in ("true", "false"):
+        return value == "true"
+    return int(value) if value.isdigit() else value
 
 
 def _lambda_configurations(names: Names) -> list[dict[str, Any]]:
@@ -125,8 +134,9 @@ def template(
         }
         if purpose == "raw":
             properties["NotificationConfiguration"] = {"LambdaConfigurations": _lambda_configurations(names)}
-            # S3 checks its permission to invoke the function when the notification is set.
-            resource["DependsOn"] = ["PreprocessPermission"]
+            # S3 checks its permission to invoke the function when the notification is set; and
+            # no event before a failed invocation has somewhere to go.
+            resource["DependsOn"] = ["PreprocessPermission", "PreprocessEventInvokeConfig"]
         if purpose == "processed" and names.aws_glue:
             properties["NotificationConfiguration"] = {
                 "EventBridgeConfiguration": {"EventBridgeEnabled": True}
@@ -149,6 +159,26 @@ def template(
             "Runtime": runtime,
             "Architectures": [architecture],
             "Code": {"S3Bucket": names.artifacts, "S3Key": {"Ref": "LambdaCodeKey"}},
+        },
+    }
+    queue = dead_letter_queue(names)
+    resources["PreprocessDeadLetterQueue"] = {
+        "Type": "AWS::SQS::Queue",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "QueueName": queue["QueueName"],
+            **{name: _queue_attribute(value) for name, value in queue["Attributes"].items()},
+        },
+    }
+    invoke = event_invoke_config(names, PSEUDO)
+    resources["PreprocessEventInvokeConfig"] = {
+        "Type": "AWS::Lambda::EventInvokeConfig",
+        "Properties": {
+            **invoke,
+            "FunctionName": {"Ref": "PreprocessFunction"},
+            "Qualifier": "$LATEST",
+            "DestinationConfig": {"OnFailure": {"Destination": _arn("PreprocessDeadLetterQueue")}},
         },
     }
     resources["PreprocessPermission"] = {
@@ -184,6 +214,7 @@ def template(
         "Resources": resources,
         "Outputs": {
             "PreprocessFunctionArn": {"Value": _arn("PreprocessFunction")},
+            "DeadLetterQueueUrl": {"Value": {"Ref": "PreprocessDeadLetterQueue"}},
             "QuickSightRoleArn": {"Value": _arn(role_ids["quicksight"])},
             **{
                 f"{purpose.capitalize()}BucketName": {"Value": {"Ref": f"{purpose.capitalize()}Bucket"}}

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from pipeline.aws import client as build_client
 from pipeline.deploy.exceptions import CredentialsError, StepFailed, WaitTimedOut
-from pipeline.deploy.plan import Call, Check, FileBody, Step, Target, Wait
+from pipeline.deploy.plan import Call, Check, FileBody, QueueUrlOf, Step, Target, Wait
 from pipeline.settings import Settings
 
 POLL_SECONDS = 2.0
@@ -31,6 +31,11 @@ TRANSIENT_CODES = frozenset(
 )
 DELETE_BATCH = 1000  # S3 DeleteObjects takes at most 1,000 keys
 DONE = {"create": "created", "put": "applied", "upload": "uploaded", "delete": "deleted"}
+QUEUE_COUNTS = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,11 @@ class Executor:
             if found is not None:
                 return self._exists(step, found)
         try:
+            if step.not_empty == "keep" and step.call.operation == "delete_queue":
+                held = self._messages(step.call)
+                if held:
+                    detail = f"{held} message(s) in it: `csvpipe destroy --force` deletes it with them"
+                    return Outcome(step, "kept", detail)
             self._call(step, step.call)
         except ClientError as exc:
             code = error_code(exc)
@@ -215,10 +225,26 @@ class Executor:
             self._wait(step, call.wait)
         return response
 
+    def _messages(self, call: Call) -> int:
+        """How many messages the queue of a delete_queue call holds (SQS's approximate counts)."""
+        url = self._resolved(call.params)["QueueUrl"]
+        answer = self.clients["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=list(QUEUE_COUNTS))
+        return sum(int(answer.get("Attributes", {}).get(name, 0)) for name in QUEUE_COUNTS)
+
+    def _resolved(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters with each queue named by QueueUrlOf replaced by its URL (a missing
+        queue raises SQS's ClientError, as the call itself would)."""
+        return {
+            key: self.clients["sqs"].get_queue_url(QueueName=value.name)["QueueUrl"]
+            if isinstance(value, QueueUrlOf)
+            else value
+            for key, value in params.items()
+        }
+
     def _send(self, call: Call) -> Any:
-        params = dict(call.params)
-        body = params.get("Body")
         try:
+            params = self._resolved(call.params)
+            body = params.get("Body")
             if isinstance(body, FileBody):
                 with body.path.open("rb") as reader:
                     return getattr(self.clients[call.service], call.operation)(**{**params, "Body": reader})

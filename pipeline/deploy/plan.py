@@ -19,9 +19,13 @@ The order of a deploy, and why:
    written to it;
 2. the artifacts (the Lambda zip, the Glue jobs' scripts): the function and jobs point at them;
 3. the Lambda's log group: made by csvpipe, so the function needs no ``logs:CreateLogGroup``;
+   and its dead-letter queue (SQS), where Lambda sends an asynchronous invocation that failed
+   its try and two retries (on AWS, without one, such an event is dropped);
 4. the IAM roles and their inline policies, early, since IAM changes take seconds to reach
    Lambda and Glue (the executor retries "cannot be assumed" for that reason);
-5. the function, then S3's permission to invoke it, then the raw bucket's notification: S3
+5. the function, its asynchronous invocations' on-failure destination (the dead-letter queue:
+   set before any event can arrive), then S3's permission to invoke it, then the raw bucket's
+   notification: S3
    checks the permission when the notification is put, and refuses it otherwise ("Unable to
    validate the following destination configurations");
 6. with ``glue_backend = "aws-glue"``: the Glue database, crawler, jobs, workflow and triggers,
@@ -30,8 +34,11 @@ The order of a deploy, and why:
 7. the QuickSight manifests in the final bucket.
 
 A destroy goes the other way: event sources first (the rule, the notifications), so nothing
-fires into a half-removed pipeline; then functions, jobs and roles; buckets last, and a bucket
-with objects in it is kept unless ``--force``.
+fires into a half-removed pipeline; then functions, jobs and roles; the queues and the catalog
+database, including those the compose ``glue`` service makes for itself (``csvpipe glue-worker``:
+``<queue_name>-processed``, its dead-letter queue, the database); buckets last. A bucket with
+objects in it, and a dead-letter queue with messages in it (events of files that failed), are
+kept unless ``--force``.
 """
 
 from __future__ import annotations
@@ -46,12 +53,21 @@ from typing import Any
 from pipeline import layout
 from pipeline.errors import ConfigError, UserInputError
 from pipeline.package import lambda_zip
+from pipeline.provision import dead_letter_queue_of, processed_queue_name
 from pipeline.publish.manifest import quicksight_manifest
 from pipeline.settings import Settings, env_var
 
 GLUE_BACKENDS = ("csvpipe", "aws-glue")
 STACK_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
 LOG_RETENTION_DAYS = 30
+# Lambda's asynchronous invocation: one try and this many retries, then the on-failure
+# destination; an event older than this is not retried (both AWS's defaults, said explicitly).
+ASYNC_RETRIES = 2
+ASYNC_EVENT_AGE_SECONDS = 6 * 3600
+DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's longest: time to fix the cause and replay
+# SQS refuses a queue's name for 60 s after the queue was deleted (a deploy right after a destroy).
+QUEUE_NAME_REUSE_SECONDS = 90.0
+NO_QUEUE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 LAMBDA_CODE_FOLDER = "lambda/"
 GLUE_ASSETS_FOLDER = "glue/"
 RECORDS_SCRIPT = "csvpipe_records.py"
@@ -87,6 +103,7 @@ class Names:
     database: str
     function: str
     aws_glue: bool
+    processed_queue: str  # the compose glue service's queue (csvpipe glue-worker makes it)
 
     @property
     def buckets(self) -> tuple[tuple[str, str, str], ...]:
@@ -108,6 +125,7 @@ class Names:
     events_policy = property(lambda self: f"{self.stack}-start-glue-workflow")
     log_group = property(lambda self: f"/aws/lambda/{self.function}")
     permission = property(lambda self: f"{self.stack}-s3-raw-invoke")
+    dead_letters = property(lambda self: f"{self.stack}-preprocess-dlq")
     crawler = property(lambda self: f"{self.stack}-processed")
     transforms_job = property(lambda self: f"{self.stack}-transforms")
     records_job = property(lambda self: f"{self.stack}-records")
@@ -160,6 +178,7 @@ def names_of(settings: Settings) -> Names:
         database=settings.glue_database,
         function=settings.lambda_function_name,
         aws_glue=settings.glue_backend == "aws-glue",
+        processed_queue=processed_queue_name(settings),
     )
 
 
@@ -189,6 +208,9 @@ class Target:
 
     def glue(self, resource: str) -> str:
         return self.regional("glue", resource)
+
+    def queue(self, name: str) -> str:
+        return self.regional("sqs", name)
 
 
 # -- policy documents --------------------------------------------------------------------------
@@ -242,6 +264,9 @@ def lambda_policy(names: Names, t: Target) -> dict[str, Any]:
             ["logs:CreateLogStream", "logs:PutLogEvents"],
             [t.log_group(names.log_group) + ":*"],
         ),
+        # Lambda sends a failed asynchronous invocation to the on-failure destination with the
+        # function's role.
+        _allow("SendFailedEventsToDeadLetterQueue", ["sqs:SendMessage"], [t.queue(names.dead_letters)]),
     )
 
 
@@ -381,6 +406,15 @@ class FileBody:
 
 
 @dataclass(frozen=True)
+class QueueUrlOf:
+    """A parameter whose value is the URL of the queue ``name`` (SQS's delete and attribute calls
+    take a URL, which differs between AWS and an emulator): the executor asks SQS for it first,
+    and a queue that is not there answers as the call would (``NO_QUEUE``)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Upload:
     key: str
     body: FileBody | bytes
@@ -483,7 +517,9 @@ class Step:
     check: Check | None = None
     instead: tuple[Call, ...] = ()
     gone: tuple[str, ...] = ()
-    not_empty: str | None = None  # deleting a bucket with objects: "keep" it, or "empty" it first
+    # Deleting a bucket with objects: "keep" it, or "empty" it first; a queue with messages:
+    # "keep" it (None: delete it with them).
+    not_empty: str | None = None
     explain: tuple[tuple[str, str], ...] = field(default=())  # error code -> what to do about it
 
 
@@ -521,6 +557,30 @@ def function_configuration(settings: Settings, names: Names, t: Target) -> dict[
         "MemorySize": settings.lambda_memory_mb,
         "EphemeralStorage": {"Size": settings.lambda_ephemeral_mb},
         "Environment": {"Variables": lambda_environment(settings)},
+    }
+
+
+def dead_letter_queue(names: Names) -> dict[str, Any]:
+    """The dead-letter queue of the function's asynchronous invocations: encrypted, and keeping
+    a failed event as long as SQS allows."""
+    return {
+        "QueueName": names.dead_letters,
+        "Attributes": {
+            "MessageRetentionPeriod": str(DEAD_LETTER_RETENTION_SECONDS),
+            "SqsManagedSseEnabled": "true",
+        },
+    }
+
+
+def event_invoke_config(names: Names, t: Target) -> dict[str, Any]:
+    """The function's asynchronous invocations: a try and ``ASYNC_RETRIES`` retries, then the
+    event and its error to the dead-letter queue (an on-failure destination: the message is the
+    invocation record, with the error, where a DeadLetterConfig message has the event alone)."""
+    return {
+        "FunctionName": names.function,
+        "MaximumRetryAttempts": ASYNC_RETRIES,
+        "MaximumEventAgeInSeconds": ASYNC_EVENT_AGE_SECONDS,
+        "DestinationConfig": {"OnFailure": {"Destination": t.queue(names.dead_letters)}},
     }
 
 
@@ -835,6 +895,21 @@ def _function_steps(settings: Settings, names: Names, t: Target, code: LambdaCod
             ),
         ),
         Step(
+            f"failed invocations of {names.function} to queue {names.dead_letters} "
+            f"after {ASYNC_RETRIES} retries",
+            "put",
+            Call(
+                "lambda",
+                "put_function_event_invoke_config",
+                event_invoke_config(names, t),
+                # The role's sqs:SendMessage, not yet seen by Lambda (IAM is eventually consistent).
+                retry=(
+                    Retry("InvalidParameterValueException", "SendMessage", IAM_RETRY_SECONDS),
+                    _FUNCTION_PENDING,
+                ),
+            ),
+        ),
+        Step(
             f"S3's permission to invoke {names.function} for the raw bucket",
             "create",
             Call("lambda", "add_permission", permission),
@@ -1052,6 +1127,21 @@ def deploy_plan(settings: Settings, t: Target, inputs: Inputs) -> tuple[Step, ..
                 {"logGroupName": names.log_group, "retentionInDays": LOG_RETENTION_DAYS},
             ),
         ),
+        Step(
+            f"dead-letter queue {names.dead_letters}: events whose invocations of {names.function} failed",
+            "create",
+            Call(
+                "sqs",
+                "create_queue",
+                dead_letter_queue(names),
+                retry=tuple(
+                    Retry(code, "", QUEUE_NAME_REUSE_SECONDS)
+                    for code in ("AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently")
+                ),
+            ),
+            check=Check(Call("sqs", "get_queue_url", {"QueueName": names.dead_letters}), "", (), NO_QUEUE),
+            exists=("QueueAlreadyExists", "QueueNameExists"),
+        ),
     ]
     for role in roles(names, t):
         steps += _role_steps(role)
@@ -1076,6 +1166,7 @@ def destroy_plan(
     names = names_of(settings)
     steps: list[Step] = []
     no_bucket = ("NoSuchBucket",)
+    glue_gone = ("EntityNotFoundException",)
     if names.aws_glue:
         steps += [
             Step(
@@ -1090,17 +1181,20 @@ def destroy_plan(
                 Call("events", "delete_rule", {"Name": names.rule}),
                 gone=("ResourceNotFoundException",),
             ),
-            Step(
-                "processed bucket events to EventBridge",
-                "delete",
-                Call(
-                    "s3",
-                    "put_bucket_notification_configuration",
-                    {"Bucket": names.processed, "NotificationConfiguration": {}},
-                ),
-                gone=no_bucket,
-            ),
         ]
+    listener = "EventBridge" if names.aws_glue else f"the glue service's queue {names.processed_queue}"
+    steps.append(
+        Step(
+            f"processed bucket events to {listener}",
+            "delete",
+            Call(
+                "s3",
+                "put_bucket_notification_configuration",
+                {"Bucket": names.processed, "NotificationConfiguration": {}},
+            ),
+            gone=no_bucket,
+        )
+    )
     steps.append(
         Step(
             f"raw bucket events to {names.function}",
@@ -1114,7 +1208,6 @@ def destroy_plan(
         )
     )
     if names.aws_glue:
-        glue_gone = ("EntityNotFoundException",)
         for trigger in triggers(names):
             steps.append(
                 Step(
@@ -1144,13 +1237,16 @@ def destroy_plan(
                 gone=glue_gone,
                 explain=(("CrawlerRunningException", "the crawler is running: destroy again once it ends"),),
             ),
-            Step(
-                f"Glue database {names.database} and its tables",
-                "delete",
-                Call("glue", "delete_database", {"Name": names.database}),
-                gone=glue_gone,
-            ),
         ]
+    # Made by deploy with aws-glue, by the glue service (csvpipe glue-worker) with csvpipe's.
+    steps.append(
+        Step(
+            f"Glue database {names.database} and its tables",
+            "delete",
+            Call("glue", "delete_database", {"Name": names.database}),
+            gone=glue_gone,
+        )
+    )
     steps += [
         Step(
             f"S3's permission to invoke {names.function}",
@@ -1175,6 +1271,27 @@ def destroy_plan(
             gone=("ResourceNotFoundException",),
         ),
     ]
+    # After the function, which sends to the first; a dead-letter queue holding failed events
+    # is kept, as a bucket holding objects is, unless --force.
+    dead_letters = "keep" if not force else None
+    for queue, what, not_empty in (
+        (names.dead_letters, f"dead-letter queue {names.dead_letters}", dead_letters),
+        (names.processed_queue, f"the glue service's queue {names.processed_queue}", None),
+        (
+            dead_letter_queue_of(names.processed_queue),
+            f"the glue service's dead-letter queue {dead_letter_queue_of(names.processed_queue)}",
+            dead_letters,
+        ),
+    ):
+        steps.append(
+            Step(
+                what,
+                "delete",
+                Call("sqs", "delete_queue", {"QueueUrl": QueueUrlOf(queue)}),
+                gone=NO_QUEUE,
+                not_empty=not_empty,
+            )
+        )
     for role in roles(names, t):
         steps += [
             Step(
@@ -1222,6 +1339,8 @@ def destroy_plan(
 def shown(value: Any, key: str = "") -> Any:
     """A parameter as a dry run prints it: JSON text decoded (so policies read as documents),
     file bodies as their description, small byte bodies as text."""
+    if isinstance(value, QueueUrlOf):
+        return f"<the URL of queue {value.name}>"
     if isinstance(value, FileBody):
         if value.size is None or value.sha256 is None:
             return f"<file {value.path}, built when deploying>"
@@ -1274,7 +1393,9 @@ def step_lines(number: int, step: Step) -> list[str]:
                 lines.append("  " + _wait_line(call.wait))
     if step.gone:
         lines.append(f"       already gone ({', '.join(step.gone)}): nothing to do")
-    if step.not_empty == "keep":
+    if step.not_empty == "keep" and step.call.service == "sqs":
+        lines.append("       holding messages: kept (destroy --force deletes it with them)")
+    elif step.not_empty == "keep":
         lines.append("       not empty: kept (destroy --force deletes its objects first)")
     elif step.not_empty == "empty":
         lines.append("       not empty: every object (and version) is deleted first (--force)")

@@ -52,6 +52,24 @@ def s3_of(emulator: AwsEmulator) -> object:
     )
 
 
+def sqs_of(emulator: AwsEmulator) -> object:
+    return boto3.client(
+        "sqs",
+        endpoint_url=emulator.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def queue_exists(sqs: object, name: str) -> bool:
+    try:
+        sqs.get_queue_url(QueueName=name)  # type: ignore[attr-defined]
+    except ClientError:
+        return False
+    return True
+
+
 def bucket_exists(s3: object, bucket: str) -> bool:
     try:
         s3.head_bucket(Bucket=bucket)  # type: ignore[attr-defined]
@@ -75,6 +93,8 @@ def test_dry_run_prints_every_call_and_changes_nothing(
         "iam.create_role",
         "iam.put_role_policy",
         "lambda.create_function",
+        "sqs.create_queue",
+        "lambda.put_function_event_invoke_config",
         "glue.create_crawler",
         "glue.create_job",
         "events.put_rule",
@@ -89,7 +109,7 @@ def test_dry_run_prints_every_call_and_changes_nothing(
 def test_deploy_and_destroy(
     tmp_path: Path, env: dict[str, str], emulator: AwsEmulator, built_zip: Path
 ) -> None:
-    s3 = s3_of(emulator)
+    s3, sqs = s3_of(emulator), sqs_of(emulator)
     try:
         deployed = cli("deploy", "--zip", str(built_zip), cwd=tmp_path, env=env)
         assert deployed.returncode == 0, deployed.stderr
@@ -104,9 +124,18 @@ def test_deploy_and_destroy(
         assert "  created " not in again.stdout
 
         s3.put_object(Bucket=env["CSVPIPE_RAW_BUCKET"], Key="movies/movies.csv", Body=b"a\n1\n")  # type: ignore[attr-defined]
+        dead_letters = f"{env['CSVPIPE_STACK_NAME']}-preprocess-dlq"
+        url = sqs.get_queue_url(QueueName=dead_letters)["QueueUrl"]  # type: ignore[attr-defined]
+        sqs.send_message(QueueUrl=url, MessageBody="{}")  # type: ignore[attr-defined]
         kept = cli("destroy", cwd=tmp_path, env=env)
         assert kept.returncode == 0, kept.stderr
         assert f"  kept      raw bucket {env['CSVPIPE_RAW_BUCKET']}" in kept.stdout
+        assert f"  kept      dead-letter queue {dead_letters} (1 message(s) in it: " in kept.stdout
+        assert (
+            f"kept 1 dead-letter queue(s) with failed events in them: {dead_letters}; "
+            "`csvpipe destroy --force` deletes them and their messages"
+        ) in kept.stdout
+        assert queue_exists(sqs, dead_letters)
         assert kept.stdout.rstrip().endswith("`csvpipe destroy --force` deletes them and their objects")
         assert bucket_exists(s3, env["CSVPIPE_RAW_BUCKET"])
         assert not bucket_exists(s3, env["CSVPIPE_FINAL_BUCKET"])
@@ -115,6 +144,7 @@ def test_deploy_and_destroy(
     assert forced.returncode == 0, forced.stderr
     assert forced.stdout.rstrip().endswith("destroyed")
     assert not bucket_exists(s3, env["CSVPIPE_RAW_BUCKET"])
+    assert not queue_exists(sqs, f"{env['CSVPIPE_STACK_NAME']}-preprocess-dlq")
 
 
 def test_destroy_dry_run_lists_the_deletes(tmp_path: Path, env: dict[str, str]) -> None:

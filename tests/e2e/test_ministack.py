@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
 import yaml
@@ -34,7 +35,7 @@ import yaml
 from emulators.ministack import MiniStack
 from pipeline import layout, runs
 from pipeline.aws import Clients, client
-from pipeline.deploy.plan import FileBody, Inputs, LambdaCode, Target, deploy_plan
+from pipeline.deploy.plan import names_of
 from pipeline.probe import PROBE_PREFIX, probe_trigger
 from pipeline.provision import processed_queue_name
 from pipeline.settings import Settings, load_settings
@@ -237,32 +238,76 @@ def test_a_binary_file_ends_in_a_failed_run_record_and_nothing_downstream(deploy
     assert listed.get("KeyCount", 0) == 0, listed.get("Contents")
 
 
+def _dead_letter(sqs: Any, queue: str, key: str) -> dict[str, Any]:
+    """The body of the dead-letter message of an invocation for ``key``, waited for within
+    SECONDS; every message is left in the queue."""
+    deadline = time.monotonic() + SECONDS
+    while time.monotonic() < deadline:
+        answer = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2)
+        found = None
+        for message in answer.get("Messages", []):
+            sqs.change_message_visibility(
+                QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+            body = json.loads(message["Body"])
+            records = (body.get("requestPayload") or {}).get("Records") or [{}]
+            if unquote_plus(records[0].get("s3", {}).get("object", {}).get("key", "")) == key:
+                found = body
+        if found is not None:
+            return found
+    raise AssertionError(f"no dead-letter message for {key} within {SECONDS} s")
+
+
 def test_failed_invocations_reach_the_dead_letter_path_the_deploy_configures(deployed: Deployed) -> None:
     """On AWS a failed asynchronous invocation is retried twice, then sent to the function's
-    on-failure destination or dead-letter queue, if one is configured, and dropped if not."""
+    on-failure destination: deploy makes it a queue. An object the function cannot read (SSE-C:
+    encrypted with a key only its uploader has) makes the deployed handler raise, as any fault
+    outside the file does, where a bad file ends in a failed run record instead. Once the cause
+    is fixed, `csvpipe dlq replay` invokes the function with the event again."""
     settings = deployed.settings
-    plan = deploy_plan(
-        settings,
-        Target("000000000000", settings.region),
-        Inputs(LambdaCode(FileBody(Path("code.zip"), None, None), "python3.11", "x86_64"), ()),
-    )
-    configured = [
-        step.what
-        for step in plan
-        if any(word in repr(step) for word in ("put_function_event_invoke_config", "DeadLetterConfig"))
-    ]
-    functions = client(settings, "lambda")
-    deployed_config = functions.get_function_configuration(FunctionName=settings.lambda_function_name)
-    if not configured:
-        # What is true today, checked on the emulator as well: no dead-letter path is deployed.
-        assert "TargetArn" not in (deployed_config.get("DeadLetterConfig") or {})
-        with pytest.raises(functions.exceptions.ResourceNotFoundException):
-            functions.get_function_event_invoke_config(FunctionName=settings.lambda_function_name)
-        pytest.skip(
-            "csvpipe deploy configures no on-failure destination or DLQ for the function's "
-            "asynchronous invocations, so there is no dead-letter path to reach yet"
-        )
-    pytest.fail(f"the deploy now configures a dead-letter path ({configured}): test it here")
+    names = names_of(settings)
+    s3, sqs, functions = Clients(settings).s3, client(settings, "sqs"), client(settings, "lambda")
+    queue = sqs.get_queue_url(QueueName=names.dead_letters)["QueueUrl"]
+    config = functions.get_function_event_invoke_config(FunctionName=names.function)
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == attributes["QueueArn"]
+    assert config["MaximumRetryAttempts"] == 2
+
+    key = "unreadable/customer-key.csv"
+    secret = os.urandom(32)
+    sealed = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": secret}
+    etag = s3.put_object(Bucket=names.raw, Key=key, Body=SAMPLE.read_bytes(), **sealed)["ETag"]
+    body = _dead_letter(sqs, queue, key)
+    # MiniStack's message is the on-failure destination's invocation record, as AWS's, with
+    # fewer fields (no version, timestamp or requestId): see docs/emulators.md.
+    assert body["requestContext"]["condition"] == "RetriesExhausted"
+    assert body["requestContext"]["functionArn"].endswith(f":function:{names.function}")
+    assert body["responseContext"]["functionError"] == "Unhandled"
+    # AWS names the exception's class (ClientError); MiniStack 1.5.33 says Runtime.HandlerError.
+    assert body["responsePayload"]["errorType"] == "Runtime.HandlerError", body["responsePayload"]
+    error = body["responsePayload"]["errorMessage"]
+    assert error.startswith("An error occurred (InvalidRequest) when calling the GetObject operation"), error
+    # It raised before writing a run record: the dead-letter queue is where the failure is.
+    run = layout.run_id(names.raw, key, etag)
+    assert runs.read_stage_record(s3, names.processed, run, "preprocess") is None
+
+    listed = cli("dlq", "list", cwd=deployed.home, env=deployed.env, timeout=120)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert f"dead-letter queue {names.dead_letters}" in listed.stdout
+    assert key in listed.stdout and "Runtime.HandlerError" in listed.stdout, listed.stdout
+    assert "1 event(s); re-drive them with `csvpipe dlq replay`" in listed.stdout
+
+    # The cause fixed (the file uploaded readable), the same event is invoked again. The new
+    # upload has its own ETag, so its own event is another run: only the replay makes this one.
+    fixed = s3.put_object(Bucket=names.raw, Key=key, Body=SAMPLE.read_bytes() + b"\n")["ETag"]
+    assert layout.run_id(names.raw, key, fixed) != run
+    replayed = cli("dlq", "replay", "--yes", "--key", key, cwd=deployed.home, env=deployed.env, timeout=120)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert replayed.stdout.strip() == f"re-drove 1 message(s) to function {names.function}"
+    record = wait_for_record(s3, names.processed, run, "preprocess", seconds=SECONDS)
+    assert record["status"] == "ok" and record["function"] == names.function, record
+    empty = cli("dlq", "list", cwd=deployed.home, env=deployed.env, timeout=120)
+    assert empty.stdout.strip() == "the dead-letter queue is empty", empty.stdout + empty.stderr
 
 
 def _doctor(deployed: Deployed, **settings: str) -> subprocess.CompletedProcess[str]:
@@ -348,6 +393,7 @@ def test_the_probe_names_a_function_that_runs_but_fails(deployed: Deployed) -> N
     queue = sqs.create_queue(QueueName=f"{settings.queue_name}-probe-failures")["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
     queue_arn = attributes["QueueArn"]
+    deployed_config = functions.get_function_event_invoke_config(FunctionName=name)
     functions.put_function_event_invoke_config(
         FunctionName=name, MaximumRetryAttempts=0, DestinationConfig={"OnFailure": {"Destination": queue_arn}}
     )
@@ -357,7 +403,12 @@ def test_the_probe_names_a_function_that_runs_but_fails(deployed: Deployed) -> N
         reported = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=20).get("Messages", [])
     finally:
         functions.update_function_configuration(FunctionName=name, Environment={"Variables": saved})
-        functions.delete_function_event_invoke_config(FunctionName=name)
+        functions.put_function_event_invoke_config(  # the deploy's, back
+            FunctionName=name,
+            MaximumRetryAttempts=deployed_config["MaximumRetryAttempts"],
+            MaximumEventAgeInSeconds=deployed_config["MaximumEventAgeInSeconds"],
+            DestinationConfig=deployed_config["DestinationConfig"],
+        )
         sqs.delete_queue(QueueUrl=queue)
     assert not result.fired
     assert result.link == "function (it runs, but fails)", result
@@ -377,6 +428,9 @@ def test_destroy_removes_everything_deploy_created(deployed: Deployed) -> None:
     during = inventory(settings)
     assert {settings.raw_bucket, settings.processed_bucket, settings.final_bucket} <= during.buckets
     assert settings.lambda_function_name in during.functions
+    listened = processed_queue_name(settings)
+    assert {names_of(settings).dead_letters, listened, f"{listened}-dlq"} <= during.queues
+    assert settings.glue_database in during.databases
 
     destroyed = cli("destroy", "--force", cwd=deployed.home, env=deployed.env, timeout=120)
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
@@ -386,8 +440,7 @@ def test_destroy_removes_everything_deploy_created(deployed: Deployed) -> None:
     assert after.functions == before.functions
     assert after.roles == before.roles
     assert after.log_groups == before.log_groups
-    # Left by the glue service, not by deploy: the queue it listens on (and that queue's
-    # dead-letter queue) and the catalog it registered tables in.
-    listened = processed_queue_name(settings)
-    assert after.queues - before.queues == {listened, f"{listened}-dlq"}
-    assert after.databases - before.databases == {settings.glue_database}
+    # The dead-letter queue deploy made, the glue service's queues (the one it listens on and
+    # its dead-letter queue) and the catalog database it registered tables in: gone too.
+    assert after.queues == before.queues
+    assert after.databases == before.databases

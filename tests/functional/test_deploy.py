@@ -22,16 +22,18 @@ from botocore.exceptions import ClientError
 
 from emulators.aws_emulator import AwsEmulator
 from pipeline import layout
-from pipeline.catalog.crawler import crawl_dataset
+from pipeline.aws import Clients
+from pipeline.catalog.crawler import crawl_dataset, ensure_database
 from pipeline.deploy import artifacts
 from pipeline.deploy.executor import AwsClients, Executor, Outcome, resolve_target
 from pipeline.deploy.glue_records import parse_options, write_records
-from pipeline.deploy.plan import Inputs, LambdaCode, deploy_plan, destroy_plan, names_of
+from pipeline.deploy.plan import NO_QUEUE, Inputs, LambdaCode, deploy_plan, destroy_plan, names_of
 from pipeline.events import parse_s3_event
 from pipeline.follow import follow
 from pipeline.ingest.upload import upload_file
 from pipeline.package.build import build_lambda_zip, host_target
 from pipeline.preprocess.handler import preprocess_object
+from pipeline.provision import ensure_processed_queue
 from pipeline.publish.manifest import parse_manifest
 from pipeline.sample_events import s3_put_event
 from pipeline.settings import Settings, load_settings
@@ -173,6 +175,16 @@ def check_deployed(d: Deployer) -> None:
 
     (group,) = logs.describe_log_groups(logGroupNamePrefix=names.log_group)["logGroups"]
     assert group["retentionInDays"] == 30
+
+    # A failed asynchronous invocation: a try, two retries, then the dead-letter queue.
+    sqs = d.clients["sqs"]
+    queue = sqs.get_queue_url(QueueName=names.dead_letters)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    invoke = lam.get_function_event_invoke_config(FunctionName=names.function)
+    assert invoke["MaximumRetryAttempts"] == 2
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn
 
     assert glue.get_database(Name=names.database)["Database"]["Name"] == names.database
     crawler = glue.get_crawler(Name=names.crawler)["Crawler"]
@@ -317,6 +329,7 @@ def test_deploy_run_destroy(deployer: Deployer, emulator: AwsEmulator) -> None:
         assert missing(c["glue"].get_trigger, Name=trigger) == "EntityNotFoundException"
     assert missing(c["glue"].get_workflow, Name=names.workflow) == "EntityNotFoundException"
     assert missing(c["events"].describe_rule, Name=names.rule) == "ResourceNotFoundException"
+    assert missing(c["sqs"].get_queue_url, QueueName=names.dead_letters) in NO_QUEUE
 
 
 def results(outcomes: list[Outcome]) -> dict[str, str]:
@@ -356,20 +369,39 @@ def test_destroy_keeps_buckets_with_data_unless_forced(
     d = Deployer(settings, built_zip, tmp_path)
     try:
         d.deploy()
-        assert "glue" not in {o.step.call.service for o in d.destroy(force=False)}
+        assert "glue" not in {o.step.call.service for o in d.destroy(force=False) if o.result != "gone"}
         d.deploy()
+        # What the compose glue service (csvpipe glue-worker) makes for itself.
+        service = Clients(settings)
+        ensure_database(service.glue, settings.glue_database)
+        glue_queue = ensure_processed_queue(service)
         d.clients["s3"].put_object(Bucket=d.names.processed, Key="movies/movies.csv", Body=b"a\n1\n")
+        sqs = d.clients["sqs"]
+        dead_letters = sqs.get_queue_url(QueueName=d.names.dead_letters)["QueueUrl"]
+        sqs.send_message(QueueUrl=dead_letters, MessageBody='{"requestPayload": {"Records": []}}')
         outcomes = results(d.destroy(force=False))
         assert outcomes[f"processed bucket {d.names.processed}"] == "kept"
         assert outcomes[f"raw bucket {d.names.raw}"] == "deleted"
         assert outcomes[f"function {d.names.function}"] == "deleted"
         assert d.clients["s3"].head_bucket(Bucket=d.names.processed)
-        # Its notification is gone with the function; the data stays until --force.
-        assert "LambdaFunctionConfigurations" not in d.clients["s3"].get_bucket_notification_configuration(
-            Bucket=d.names.processed
+        # Its notifications are gone with the function and the glue service's queue; the data
+        # and the failed events stay until --force.
+        left = d.clients["s3"].get_bucket_notification_configuration(Bucket=d.names.processed)
+        assert "LambdaFunctionConfigurations" not in left and "QueueConfigurations" not in left
+        assert outcomes[f"dead-letter queue {d.names.dead_letters}"] == "kept"
+        assert sqs.get_queue_url(QueueName=d.names.dead_letters)["QueueUrl"] == dead_letters
+        assert outcomes[f"the glue service's queue {d.names.processed_queue}"] == "deleted"
+        assert outcomes[f"the glue service's dead-letter queue {d.names.processed_queue}-dlq"] == "deleted"
+        assert missing(sqs.get_queue_url, QueueName=d.names.processed_queue) in NO_QUEUE
+        assert missing(sqs.get_queue_attributes, QueueUrl=glue_queue.dlq_url) in NO_QUEUE
+        assert outcomes[f"Glue database {settings.glue_database} and its tables"] == "deleted"
+        assert (
+            missing(d.clients["glue"].get_database, Name=settings.glue_database) == "EntityNotFoundException"
         )
         forced = results(d.destroy(force=True))
         assert forced[f"processed bucket {d.names.processed}"] == "deleted"
         assert forced[f"function {d.names.function}"] == "gone"
+        assert forced[f"dead-letter queue {d.names.dead_letters}"] == "deleted"
+        assert missing(sqs.get_queue_url, QueueName=d.names.dead_letters) in NO_QUEUE
     finally:
         d.destroy(force=True)

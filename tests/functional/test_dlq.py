@@ -19,7 +19,7 @@ from pipeline.aws import Clients
 from pipeline.errors import StackError
 from pipeline.events import parse_message_body
 from pipeline.provision import dead_letter_queue_name, provision
-from pipeline.settings import Settings
+from pipeline.settings import Settings, load_settings
 from tests.conftest import SAMPLE
 from tests.functional.test_event_source import queue_depth
 from tests.functional.test_lambda_runtime import fixture_function, s3_event
@@ -177,3 +177,71 @@ def test_missing_dead_letter_queue_is_one_clear_line(settings: Settings) -> None
     with pytest.raises(StackError) as replayed:
         dlq.replay(clients)
     assert str(replayed.value) == expected
+
+
+def invocation_record(bucket: str, key: str, etag: str, error: dict[str, str]) -> str:
+    """What Lambda sends its on-failure destination after the last failed attempt."""
+    function = "arn:aws:lambda:us-east-1:123456789012:function:csvpipe-preprocess"
+    return json.dumps(
+        {
+            "version": "1.0",
+            "timestamp": "2026-12-07T18:00:00.000Z",
+            "requestContext": {
+                "requestId": "e4b4c2a2-0000-4000-8000-000000000000",
+                "functionArn": f"{function}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 3,
+            },
+            "requestPayload": s3_event(bucket, [(key, etag, 10)]),
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": error,
+        }
+    )
+
+
+def test_a_deployed_pipelines_dead_letters_are_the_functions_failed_invocations(
+    emulator: Any, tmp_path: Path, unique: str
+) -> None:
+    """On a deployed profile the dead-letter queue is the function's on-failure destination
+    (``csvpipe deploy`` names it from the stack): its messages are invocation records, listed
+    with the error they carry."""
+    deployed = load_settings(
+        profile="ministack",
+        environ={},
+        config_path=None,
+        overrides={
+            "endpoint_url": emulator.endpoint,
+            "data_dir": str(tmp_path / "data"),
+            "stack_name": f"s{unique}",
+            "raw_bucket": f"raw-{unique}",
+            "processed_bucket": f"processed-{unique}",
+        },
+    )
+    clients = Clients(deployed)
+    path = dlq.dead_letter_path(deployed)
+    queue = f"s{unique}-preprocess-dlq"
+    assert path == dlq.DeadLetterPath(queue, deployed.lambda_function_name, invokes=True)
+    with pytest.raises(StackError) as missing:
+        dlq.list_dead_letters(clients)
+    assert str(missing.value) == (
+        f"no dead-letter queue {queue}: is the pipeline deployed (`csvpipe deploy`) at {emulator.endpoint}?"
+    )
+    url = clients.sqs.create_queue(QueueName=queue)["QueueUrl"]
+    reason = "An error occurred (InvalidRequest) when calling the GetObject operation"
+    body = invocation_record(
+        deployed.raw_bucket, "movies/a+b.csv", "0" * 32, {"errorType": "ClientError", "errorMessage": reason}
+    )
+    clients.sqs.send_message(QueueUrl=url, MessageBody=body)
+    clients.sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"requestPayload": {"Records": "?"}}))
+
+    letters = dlq.list_dead_letters(clients)
+
+    assert {(letter.key, letter.etag, letter.last_error) for letter in letters} == {
+        ("movies/a b.csv", "0" * 32, f"ClientError: {reason}"),
+        (None, None, "not an S3 event: expected a JSON object with a 'Records' list"),
+    }
+    assert visible_and_hidden(clients, url) == (2, 0)

@@ -84,6 +84,8 @@ def resolve(value: Any, document: dict[str, Any]) -> Any:
         resource = resources[value["Fn::GetAtt"][0]]
         if resource["Type"] == "AWS::IAM::Role":
             return f"arn:aws:iam::{ACCOUNT}:role/{resource['Properties']['RoleName']}"
+        if resource["Type"] == "AWS::SQS::Queue":
+            return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{resource['Properties']['QueueName']}"
         return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{resource['Properties']['FunctionName']}"
     if isinstance(value, dict) and set(value) == {"Ref"}:
         name = value["Ref"]
@@ -130,6 +132,25 @@ def test_the_template_is_the_deploy_plan() -> None:
     (function,) = of_type(document, "AWS::Lambda::Function")
     (create,) = params(steps, "lambda.create_function")
     assert function == create
+
+    (queue,) = of_type(document, "AWS::SQS::Queue")
+    (create_queue,) = params(steps, "sqs.create_queue")
+    assert queue == {
+        "QueueName": create_queue["QueueName"],
+        "MessageRetentionPeriod": int(create_queue["Attributes"]["MessageRetentionPeriod"]),
+        "SqsManagedSseEnabled": create_queue["Attributes"]["SqsManagedSseEnabled"] == "true",
+    }
+    (invoke,) = of_type(document, "AWS::Lambda::EventInvokeConfig")
+    (put_invoke,) = params(steps, "lambda.put_function_event_invoke_config")
+    assert invoke == {**put_invoke, "Qualifier": "$LATEST"}
+    raw_bucket = next(
+        r
+        for r in document["Resources"].values()
+        if r["Type"] == "AWS::S3::Bucket"
+        and "NotificationConfiguration" in r["Properties"]
+        and "LambdaConfigurations" in r["Properties"]["NotificationConfiguration"]
+    )
+    assert "PreprocessEventInvokeConfig" in raw_bucket["DependsOn"]
 
     (permission,) = of_type(document, "AWS::Lambda::Permission")
     (add,) = params(steps, "lambda.add_permission")

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from pipeline.deploy.plan import (
+    IAM_RETRY_SECONDS,
     FileBody,
     GlueAssets,
     Inputs,
     LambdaCode,
+    Retry,
     Step,
     Target,
     Upload,
@@ -114,13 +116,70 @@ def test_the_csvpipe_backend_deploys_no_glue_resources() -> None:
     settings = load_settings(profile="localstack", environ={}, config_path=None)
     steps = deploy_plan(settings, TARGET, inputs(glue=False))
     services = {step.call.service for step in steps}
-    assert services == {"s3", "logs", "iam", "lambda"}
+    assert services == {"s3", "logs", "sqs", "iam", "lambda"}
     roles = [s.call.params["RoleName"] for s in steps if s.call.name == "iam.create_role"]
     assert roles == ["csvpipe-preprocess-role", "csvpipe-quicksight-role"]
     assert not any(s.call.params.get("Key", "").startswith("glue/") for s in steps)
-    assert "events" not in {
-        s.call.service for s in destroy_plan(settings, TARGET, outputs=(), glue_keys=(), force=False)
+    destroy = destroy_plan(settings, TARGET, outputs=(), glue_keys=(), force=False)
+    assert "events" not in {s.call.service for s in destroy}
+    # The glue service's database (csvpipe glue-worker makes it): the only Glue call.
+    assert [s.call.name for s in destroy if s.call.service == "glue"] == ["glue.delete_database"]
+
+
+def test_failed_invocations_go_to_a_dead_letter_queue_named_from_the_stack() -> None:
+    settings = aws_settings(stack_name="sales")
+    names = names_of(settings)
+    steps = deploy_plan(settings, TARGET, inputs())
+    queue = index(steps, "sqs.create_queue", QueueName="sales-preprocess-dlq")
+    (put,) = [s.call for s in steps if s.call.name == "lambda.put_function_event_invoke_config"]
+    config = put.params
+    # Until IAM has the role's sqs:SendMessage everywhere, Lambda refuses the destination.
+    assert Retry("InvalidParameterValueException", "SendMessage", IAM_RETRY_SECONDS) in put.retry
+    arn = "arn:aws:sqs:us-east-1:123456789012:sales-preprocess-dlq"
+    assert config == {
+        "FunctionName": names.function,
+        "MaximumRetryAttempts": 2,
+        "MaximumEventAgeInSeconds": 21600,
+        "DestinationConfig": {"OnFailure": {"Destination": arn}},
     }
+    # The queue and the role's right to send to it before the destination; the destination
+    # before the notification, so no event can fail with nowhere to go.
+    (policy,) = [s.call.params for s in steps if s.call.params.get("PolicyName") == names.lambda_policy]
+    (send,) = [
+        s for s in json.loads(policy["PolicyDocument"])["Statement"] if "sqs:SendMessage" in s["Action"]
+    ]
+    assert (send["Action"], send["Resource"]) == (["sqs:SendMessage"], [arn])
+    destination = index(steps, "lambda.put_function_event_invoke_config")
+    assert queue < index(steps, "iam.put_role_policy", RoleName=names.lambda_role) < destination
+    assert index(steps, "lambda.create_function") < destination
+    assert destination < index(steps, "s3.put_bucket_notification_configuration", Bucket=names.raw)
+
+
+def test_destroy_removes_the_queues_and_keeps_a_dead_letter_queue_with_events_unless_forced() -> None:
+    settings = load_settings(
+        profile="localstack", environ={}, config_path=None, overrides={"queue_name": "events"}
+    )
+    destroy = destroy_plan(settings, TARGET, outputs=(), glue_keys=(), force=False)
+    queues = [
+        (s.call.params["QueueUrl"].name, s.not_empty) for s in destroy if s.call.name == "sqs.delete_queue"
+    ]
+    assert queues == [
+        ("csvpipe-preprocess-dlq", "keep"),
+        ("events-processed", None),  # the glue service's work queue
+        ("events-processed-dlq", "keep"),
+    ]
+    assert index(destroy, "lambda.delete_function") < min(
+        n for n, s in enumerate(destroy) if s.call.name == "sqs.delete_queue"
+    )
+    # The glue service's notification of the processed bucket goes with its queue.
+    assert index(
+        destroy, "s3.put_bucket_notification_configuration", Bucket=settings.processed_bucket
+    ) < index(destroy, "lambda.delete_function")
+    forced = destroy_plan(settings, TARGET, outputs=(), glue_keys=(), force=True)
+    assert {s.not_empty for s in forced if s.call.name == "sqs.delete_queue"} == {None}
+    text = "\n".join(plan_lines(destroy))
+    assert 'QueueUrl: "<the URL of queue csvpipe-preprocess-dlq>"' in text
+    assert "holding messages: kept (destroy --force deletes it with them)" in text
 
 
 def test_the_aws_glue_backend_needs_the_glue_job() -> None:

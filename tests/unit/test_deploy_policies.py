@@ -31,6 +31,7 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
         ("s3:DeleteObject", f"arn:aws:s3:::{PROCESSED}/_rejects/*"),
         ("logs:CreateLogStream", f"{LOGS}:/aws/lambda/csvpipe-preprocess:*"),
         ("logs:PutLogEvents", f"{LOGS}:/aws/lambda/csvpipe-preprocess:*"),
+        ("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:csvpipe-preprocess-dlq"),
     },
     "glue": {
         ("s3:GetObject", f"arn:aws:s3:::{PROCESSED}/*"),
