@@ -126,7 +126,12 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
         )
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    emulator = AwsEmulator(settings.emulator_host, settings.emulator_port, log_dir(settings) / "emulator.log")
+    emulator = AwsEmulator(
+        settings.emulator_host,
+        settings.emulator_port,
+        log_dir(settings) / "emulator.log",
+        journal_dir(settings) if settings.persist else None,
+    )
     functions: list[LocalLambda] = []
     source: EventSource | None = None
     poller: threading.Thread | None = None
@@ -182,9 +187,6 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
         _write_state(settings, state)
         if keeper:
             keeper.reconcile(queue.url)
-            threading.Thread(
-                target=keeper.run, args=(stopping.is_set,), name="persistence", daemon=True
-            ).start()
         if on_ready:
             on_ready(state)
         restarts: list[float] = []
@@ -205,8 +207,6 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
                     _write_state(settings, state)
                 keeper.reconcile(queue.url)
     finally:
-        if keeper and emulator.process and emulator.process.poll() is None:
-            keeper.save()
         if dashboard is not None:
             dashboard.terminate()
             try:
@@ -226,36 +226,39 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
 
 
 class StateKeeper:
-    """Keeps the emulator's state under ``<state_dir>/state`` (see emulators.persistence)."""
+    """The emulator keeps its own state, durably (emulators.durable, under
+    ``<state_dir>/state/journal``). This moves a snapshot saved by an older csvpipe (objects,
+    tables; no queues) into it once, then re-sends the events of unfinished runs, since that
+    snapshot had no queue to keep them."""
 
     def __init__(self, settings: Settings, clients: Clients) -> None:
         self.settings, self.clients = settings, clients
         self.root = persistence_root(settings)
         self.lock = threading.Lock()
+        self.migrated = False
 
     def restore(self) -> None:
+        journal = journal_dir(self.settings)
+        if not persistence.has_snapshot(self.root) or persistence.journal_has_records(journal):
+            return
         restored = persistence.restore(self.clients, self.root)
-        if restored.objects or restored.tables:
-            print(
-                f"restored {restored.objects} object(s) and {restored.tables} table(s) from {self.root}",
-                flush=True,
-            )
+        persistence.retire_snapshot(self.root)
+        self.migrated = True
+        print(
+            f"restored {restored.objects} object(s) and {restored.tables} table(s) from {self.root}",
+            flush=True,
+        )
 
     def reconcile(self, queue_url: str) -> None:
+        if not self.migrated:
+            return  # the queues were kept with everything else: nothing in flight was lost
+        self.migrated = False
         for key in persistence.reconcile(self.clients, queue_url):
             print(f"processing {key} again: it was in flight when the emulator stopped", flush=True)
 
-    def save(self) -> None:
-        with self.lock:
-            try:
-                persistence.snapshot(self.clients, self.root)
-            except Exception:  # the emulator went away mid-copy: the previous snapshot stays
-                log.exception("could not save the emulator's state")
 
-    def run(self, should_stop: Callable[[], bool]) -> None:
-        while not should_stop():
-            time.sleep(self.settings.persist_interval_ms / 1000)
-            self.save()
+def journal_dir(settings: Settings) -> Path:
+    return persistence_root(settings) / "journal"
 
 
 def persistence_root(settings: Settings) -> Path:
