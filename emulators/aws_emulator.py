@@ -43,8 +43,16 @@ def is_ready(endpoint: str, timeout: float = 1.0) -> bool:
 
 
 class AwsEmulator:
-    def __init__(self, host: str, port: int, log_path: Path, state_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        log_path: Path,
+        state_dir: Path | None = None,
+        compact_every: int | None = None,
+    ) -> None:
         self.host, self.port, self.log_path, self.state_dir = host, port, log_path, state_dir
+        self.compact_every = compact_every
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,6 +75,8 @@ class AwsEmulator:
         command = [sys.executable, "-m", "emulators.moto_server", "-H", self.host, "-p", str(self.port)]
         if self.state_dir is not None:
             command += ["--state", str(self.state_dir)]
+            if self.compact_every is not None:
+                command += ["--compact-every", str(self.compact_every)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command,

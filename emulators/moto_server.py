@@ -42,6 +42,8 @@ from moto import server
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.sqs.models import SQSBackend
 
+from emulators.durable import COMPACT_EVERY
+
 _MAX_HOSTS = 1024
 
 
@@ -106,7 +108,7 @@ def _sqs_reads_the_clock_directly() -> None:
     models.unix_time, models.unix_time_millis = unix_time, unix_time_millis
 
 
-def _serve_durably(host: str, port: int, state: Path) -> None:
+def _serve_durably(host: str, port: int, state: Path, compact_every: int) -> None:
     """moto's server (as ``moto.server.main`` runs it) behind the journal of emulators.durable."""
     from werkzeug.serving import run_simple
 
@@ -116,7 +118,7 @@ def _serve_durably(host: str, port: int, state: Path) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     moto_app = DomainDispatcherApplication(create_backend_app)
     moto_app.debug = True  # type: ignore[attr-defined]
-    app = open_durable(moto_app, state)
+    app = open_durable(moto_app, state, compact_every)
     run_simple(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
@@ -129,11 +131,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", type=Path)
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument("--compact-every", type=int, default=COMPACT_EVERY)
     known, rest = parser.parse_known_args(arguments)
     if known.state is None or rest:
         server.main(arguments)
         return
-    _serve_durably(known.host, known.port, known.state)
+    _serve_durably(known.host, known.port, known.state, known.compact_every)
 
 
 if __name__ == "__main__":
