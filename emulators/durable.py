@@ -530,13 +530,15 @@ def compact(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     untouchable: set[str] = set()  # versioned buckets, and buckets a copy read from
     messages: dict[str, tuple[str, list[int]]] = {}  # id -> (queue, records)
 
-    def drop(indices: list[int]) -> bool:
-        """Drop what is not pinned; True when all could be dropped."""
-        free = [i for i in indices if i not in pinned]
-        dropped.update(free)
-        return len(free) == len(indices)
+    def drop(indices: list[int]) -> list[int]:
+        """Drop what is not pinned; what had to stay."""
+        staying = [i for i in indices if i in pinned]
+        dropped.update(i for i in indices if i not in pinned)
+        return staying
 
-    def delete_object(target: tuple[str, str]) -> bool:
+    def delete_object(target: tuple[str, str]) -> list[int]:
+        """Drop the records that made an object; those a copy read stay (and are returned, so
+        that whatever replaces or deletes the object is kept after them)."""
         return drop(objects.pop(target, []))
 
     for i, record in enumerate(records):
@@ -569,19 +571,18 @@ def compact(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if method == "PUT" and "versioning" in query:
                 untouchable.add(bucket)
             elif method == "DELETE" and not query:
-                indices = buckets.pop(bucket)
-                if drop(indices):
+                if drop(buckets.pop(bucket)):
+                    untouchable.add(bucket)  # a copy read from it: keep it all, in order
+                else:
                     for found in [t for t in objects if t[0] == bucket]:
                         objects.pop(found)
-                else:
-                    untouchable.add(bucket)
             elif method == "POST" and "delete" in query:
                 # DeleteObjects: its keys are in the XML body (inline: at most 1,000 keys).
                 if record.get("body_file"):
                     continue  # too large to read here: keep it, and what it deletes
                 body = base64.b64decode(record.get("body") or "").decode("utf-8", "replace")
                 keys = [html.unescape(k) for k in DELETE_KEY.findall(body)]
-                if all([delete_object((bucket, k)) for k in keys]):
+                if not [kept for k in keys for kept in delete_object((bucket, k))]:
                     dropped.add(i)
             continue
         copy_source = env.get("HTTP_X_AMZ_COPY_SOURCE")
@@ -600,15 +601,13 @@ def compact(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 uploads.setdefault(upload, []).append(i)
             elif method == "POST":  # complete: the upload's records now make the object
                 parts = uploads.pop(upload, [])
-                delete_object(target)
-                objects[target] = [*parts, i]
-            elif method == "DELETE" and drop(uploads.pop(upload, [])):  # abort
+                objects[target] = [*delete_object(target), *parts, i]
+            elif method == "DELETE" and not drop(uploads.pop(upload, [])):  # abort
                 dropped.add(i)
         elif method == "PUT" and not query:
-            delete_object(target)
-            objects[target] = [i]
+            objects[target] = [*delete_object(target), i]
         elif method == "DELETE" and not query:
-            if delete_object(target):
+            if not delete_object(target):
                 dropped.add(i)
         else:
             objects.setdefault(target, []).append(i)  # tagging, ACL…: part of the object's state
