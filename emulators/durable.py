@@ -324,6 +324,10 @@ def _call(app: Callable[..., Any], environ: dict[str, Any]) -> tuple[str, list[t
 
 
 UPLOAD_ID = re.compile(rb"<UploadId>([^<]+)</UploadId>")
+# Credentials are not journaled: a signature (moto does not check it; the access key id in the
+# credential scope stays, as moto derives the account and the service from it) and session tokens.
+SIGNATURE = re.compile(r"(Signature=)[0-9a-fA-F]+")
+SECRET_HEADERS = {"HTTP_TRANSFER_ENCODING", "HTTP_X_AMZ_SECURITY_TOKEN"}
 
 
 def _request_record(environ: dict[str, Any], answer: bytes) -> dict[str, Any]:
@@ -332,8 +336,13 @@ def _request_record(environ: dict[str, Any], answer: bytes) -> dict[str, Any]:
         {
             key: value
             for key, value in environ.items()
-            if key.startswith("HTTP_") and key != "HTTP_TRANSFER_ENCODING"
+            if key.startswith("HTTP_") and key not in SECRET_HEADERS
         }
+    )
+    if "HTTP_AUTHORIZATION" in kept:
+        kept["HTTP_AUTHORIZATION"] = SIGNATURE.sub(r"\1redacted", str(kept["HTTP_AUTHORIZATION"]))
+    kept["QUERY_STRING"] = re.sub(
+        r"(X-Amz-(?:Signature|Security-Token)=)[^&]*", r"\1redacted", str(kept.get("QUERY_STRING", ""))
     )
     record: dict[str, Any] = {"t": "http", "env": kept}
     if environ["REQUEST_METHOD"] == "POST" and "uploads" in _query(environ):

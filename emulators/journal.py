@@ -81,6 +81,7 @@ class Journal:
         os.lseek(self._fd, 0, os.SEEK_END)
         os.fsync(self._fd)
         _fsync_folder(folder)
+        _fsync_folder(folder.parent)  # the folder itself may be new
         self._sweep(self._records)
         self._write_lock = threading.Lock()
         self._sync_lock = threading.Lock()

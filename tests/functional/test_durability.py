@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -92,6 +93,8 @@ def test_objects_acknowledged_before_a_kill_are_all_there_with_their_etags(durab
 
     assert listing(durable.clients, "raw") == acknowledged
     assert s3.get_object(Bucket="raw", Key="in/000 é+x.csv")["Body"].read() == b"id\nrewritten\n"
+    journal = (durable.state / "journal.log").read_text()
+    assert "Signature=redacted" in journal and not re.search(r"Signature=[0-9a-f]{64}", journal)
 
 
 def test_every_acknowledged_put_survives_a_kill_at_a_random_instant(durable: Durable) -> None:
