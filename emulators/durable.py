@@ -453,7 +453,25 @@ def replay(
                 progress(done, len(records))
     finally:
         _replaying = False
+    _keep_upload_ids(uploads)
     return len(records)
+
+
+def _keep_upload_ids(uploads: dict[str, str]) -> None:
+    """Give the uploads still in progress their recorded ids back, so that their clients can go
+    on with the next part after a restart."""
+    from moto.s3.models import s3_backends
+
+    current = {new: recorded for recorded, new in uploads.items() if new != recorded}
+    if not current:
+        return
+    for regions in s3_backends.values():
+        for backend in regions.values():
+            for bucket in backend.buckets.values():
+                for new in [u for u in bucket.multiparts if u in current]:
+                    multipart = bucket.multiparts.pop(new)
+                    multipart.id = current[new]
+                    bucket.multiparts[multipart.id] = multipart
 
 
 def _replay_request(
