@@ -273,6 +273,10 @@ def _buffer(environ: dict[str, Any], journal: Journal) -> bytes | Path:
                 out.write(chunk)
             else:
                 chunks.append(chunk)
+    except BaseException:
+        if spooled is not None:
+            spooled.unlink(missing_ok=True)  # the client went away mid-body
+        raise
     finally:
         if out is not None:
             out.close()
