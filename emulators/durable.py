@@ -32,7 +32,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import logging
 import re
 import threading
@@ -644,14 +643,3 @@ def compact(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             objects.setdefault(target, []).append(i)  # tagging, ACL…: part of the object's state
     untouched = {i for b in untouchable for i in buckets.get(b, [])}
     return [record for i, record in enumerate(records) if i not in dropped or i in untouched]
-
-
-def journal_stats(folder: Path) -> dict[str, int]:
-    """Records and bytes of the journal in ``folder`` (for tools and tests)."""
-    from emulators.journal import iter_records
-
-    records = list(iter_records(folder))
-    return {
-        "records": len(records),
-        "bytes": sum(len(json.dumps(r)) for r in records),
-    }
