@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import logging
 import os
 import signal
 import sys
@@ -115,6 +116,11 @@ def _serve_durably(host: str, port: int, state: Path, compact_every: int) -> Non
     from emulators.durable import open_durable
 
     os.environ.setdefault("MOTO_PORT", str(port))
+    journal_log = logging.getLogger("csvpipe.durable")  # compactions and replay warnings, in the log
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    journal_log.addHandler(handler)
+    journal_log.setLevel(logging.INFO)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     moto_app = DomainDispatcherApplication(create_backend_app)
     moto_app.debug = True  # type: ignore[attr-defined]
