@@ -137,8 +137,16 @@ class Journal:
         """Append ``records`` in order; the number to pass to ``sync``."""
         data = b"".join(_line(record) for record in records)
         with self._write_lock:
-            if data:
-                os.write(self._fd, data)
+            start = os.lseek(self._fd, 0, os.SEEK_CUR)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError:
+                # A disk full mid-line: cut the line off, or it would hide every later record.
+                os.ftruncate(self._fd, start)
+                os.lseek(self._fd, start, os.SEEK_SET)
+                raise
             self._written += len(records)
             self.appended_since_compaction += len(records)
             return self._written

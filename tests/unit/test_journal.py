@@ -5,6 +5,8 @@ compaction rules keep exactly what the state still needs."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +168,28 @@ def test_compaction_keeps_what_the_state_needs(records: list[dict[str, Any]], ke
     result = compact(records)
     positions = [next(i for i, record in enumerate(records) if record is r) for r in result]
     assert positions == kept, json.dumps(result, indent=1)
+
+
+def test_a_record_the_disk_had_no_room_for_is_cut_off_and_later_ones_are_kept(tmp_path: Path) -> None:
+    # In a process of its own: a file size limit stands in for a full disk (write stops mid-line).
+    script = f"""
+import os, resource, signal
+from pathlib import Path
+from emulators.journal import Journal
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+journal = Journal(Path({str(tmp_path)!r}))
+journal.sync(journal.append([{{"n": 1}}]))
+size = os.path.getsize(Path({str(tmp_path)!r}) / "journal.log")
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 100, resource.RLIM_INFINITY))
+try:
+    journal.append([{{"n": 2, "pad": "x" * 1000}}])
+except OSError:
+    print("refused")
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+journal.sync(journal.append([{{"n": 3}}]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "refused", done.stderr
+    assert [r["n"] for r in iter_records(tmp_path)] == [1, 3]
