@@ -223,15 +223,25 @@ def test_the_dead_letter_queue_and_acknowledged_sends_survive_a_kill(durable: Du
     assert queue_bodies(sqs, queue) == {pending: "sent just before the kill"}
 
 
-def test_a_glue_table_comes_back_with_its_version(durable: Durable) -> None:
+def test_a_glue_table_comes_back_with_its_version_and_partitions(durable: Durable) -> None:
     glue = durable.clients.glue
     glue.create_database(DatabaseInput={"Name": "csvpipe"})
     columns = [{"Name": "movie_id", "Type": "bigint"}, {"Name": "title", "Type": "string"}]
+    year = [{"Name": "year", "Type": "string"}]
     glue.create_table(
-        DatabaseName="csvpipe", TableInput={"Name": "movies", "StorageDescriptor": {"Columns": columns[:1]}}
+        DatabaseName="csvpipe",
+        TableInput={"Name": "movies", "StorageDescriptor": {"Columns": columns[:1]}, "PartitionKeys": year},
     )
     glue.update_table(
-        DatabaseName="csvpipe", TableInput={"Name": "movies", "StorageDescriptor": {"Columns": columns}}
+        DatabaseName="csvpipe",
+        TableInput={"Name": "movies", "StorageDescriptor": {"Columns": columns}, "PartitionKeys": year},
+    )
+    glue.batch_create_partition(
+        DatabaseName="csvpipe",
+        TableName="movies",
+        PartitionInputList=[
+            {"Values": [y], "StorageDescriptor": {"Columns": columns}} for y in ("1999", "2024")
+        ],
     )
     before = glue.get_table(DatabaseName="csvpipe", Name="movies")["Table"]
     versions = glue.get_table_versions(DatabaseName="csvpipe", TableName="movies")["TableVersions"]
@@ -244,6 +254,8 @@ def test_a_glue_table_comes_back_with_its_version(durable: Durable) -> None:
     assert after["VersionId"] == before["VersionId"] == "2"
     again = glue.get_table_versions(DatabaseName="csvpipe", TableName="movies")["TableVersions"]
     assert [v["VersionId"] for v in again] == [v["VersionId"] for v in versions]
+    partitions = glue.get_partitions(DatabaseName="csvpipe", TableName="movies")["Partitions"]
+    assert sorted(p["Values"] for p in partitions) == [["1999"], ["2024"]]
 
 
 def test_a_compacted_journal_restores_the_same_state(tmp_path: Path) -> None:
