@@ -7,6 +7,7 @@ measures the price of each, alone, on an emulator of its own:
 
     python -m bench.requests               # 500 of each
     python -m bench.requests --count 2000 --listed 5000
+    python -m bench.requests --durable     # the emulator as the stack runs it: journaled
 
 The server's CPU is read from Linux's /proc (the emulator process, every thread), the client's
 from this process's own usage; both are divided by the number of requests. Objects and messages
@@ -80,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--listed", type=int, default=1000, help="objects in the listed prefix (default 1000)"
     )
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="journal every write before answering, as the stack's emulator does (emulators.durable)",
+    )
     args = parser.parse_args(argv)
     if not Path("/proc/self/stat").exists():
         print("bench.requests reads CPU time from Linux's /proc", file=sys.stderr)
@@ -87,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     count = max(args.count, 10)
     with tempfile.TemporaryDirectory(prefix="csvpipe-bench-requests-") as home:
         port = free_port()
-        emulator = AwsEmulator("127.0.0.1", port, Path(home) / "emulator.log").start()
+        state = Path(home) / "journal" if args.durable else None
+        emulator = AwsEmulator("127.0.0.1", port, Path(home) / "emulator.log", state).start()
         try:
             settings = replace(load_settings(), endpoint_url=emulator.endpoint, emulator_port=port)
             clients = Clients(settings)

@@ -2,7 +2,8 @@
 
 Why a child process: moto keeps its state in one process; the CLI, the Lambda runtime and the
 dashboard all reach it over HTTP exactly as they would reach AWS. It runs through
-emulators.moto_server: moto's own server with two per-request costs of moto taken out.
+emulators.moto_server: moto's own server with two per-request costs of moto taken out. Given a
+``state_dir``, it keeps what it acknowledges there (emulators.durable) and replays it at start.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from pipeline.errors import StackError
 
 READY_TIMEOUT = 30.0
+# A durable emulator replays its journal before it answers: allow for a large one.
+REPLAY_TIMEOUT = 300.0
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -40,8 +43,16 @@ def is_ready(endpoint: str, timeout: float = 1.0) -> bool:
 
 
 class AwsEmulator:
-    def __init__(self, host: str, port: int, log_path: Path) -> None:
-        self.host, self.port, self.log_path = host, port, log_path
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        log_path: Path,
+        state_dir: Path | None = None,
+        compact_every: int | None = None,
+    ) -> None:
+        self.host, self.port, self.log_path, self.state_dir = host, port, log_path, state_dir
+        self.compact_every = compact_every
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -61,14 +72,20 @@ class AwsEmulator:
                 "another with CSVPIPE_EMULATOR_PORT=<port> (or --set emulator_port=<port>)"
             )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "emulators.moto_server", "-H", self.host, "-p", str(self.port)]
+        if self.state_dir is not None:
+            command += ["--state", str(self.state_dir)]
+            if self.compact_every is not None:
+                command += ["--compact-every", str(self.compact_every)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "emulators.moto_server", "-H", self.host, "-p", str(self.port)],
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + READY_TIMEOUT
+        timeout = READY_TIMEOUT if self.state_dir is None else REPLAY_TIMEOUT
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise StackError(
@@ -78,7 +95,7 @@ class AwsEmulator:
                 return self
             time.sleep(0.1)  # polling a starting server; bounded by READY_TIMEOUT
         self.stop()
-        raise StackError(f"the AWS emulator did not answer within {READY_TIMEOUT:.0f} s; see {self.log_path}")
+        raise StackError(f"the AWS emulator did not answer within {timeout:.0f} s; see {self.log_path}")
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

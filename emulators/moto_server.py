@@ -18,6 +18,9 @@ counts its requests and times the stack). Two costs of moto's own grow with the 
   on the host only (the folder and the patterns do not change while the server runs), so it is
   remembered per host.
 
+With ``--state FOLDER`` it also keeps what it acknowledged (emulators.durable): the journal in
+FOLDER is replayed before the port opens, and every write is journaled before its answer.
+
 Neither changes what any request returns. Each is applied only while moto still has the function
 it stands in for, with the signature it expects; a moto that changed them runs as it is (slower,
 never different), which the functional tests would show.
@@ -25,15 +28,22 @@ never different), which the functional tests would show.
 
 from __future__ import annotations
 
+import argparse
 import inspect
+import logging
+import os
+import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from moto import server
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.sqs.models import SQSBackend
+
+from emulators.durable import COMPACT_EVERY
 
 _MAX_HOSTS = 1024
 
@@ -99,11 +109,40 @@ def _sqs_reads_the_clock_directly() -> None:
     models.unix_time, models.unix_time_millis = unix_time, unix_time_millis
 
 
+def _serve_durably(host: str, port: int, state: Path, compact_every: int) -> None:
+    """moto's server (as ``moto.server.main`` runs it) behind the journal of emulators.durable."""
+    from werkzeug.serving import run_simple
+
+    from emulators.durable import open_durable
+
+    os.environ.setdefault("MOTO_PORT", str(port))
+    journal_log = logging.getLogger("csvpipe.durable")  # compactions and replay warnings, in the log
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    journal_log.addHandler(handler)
+    journal_log.setLevel(logging.INFO)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    moto_app.debug = True  # type: ignore[attr-defined]
+    app = open_durable(moto_app, state, compact_every)
+    run_simple(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
 def main(argv: list[str] | None = None) -> None:
     _remember_backends()
     _retention_from_the_attribute()
     _sqs_reads_the_clock_directly()
-    server.main(argv if argv is not None else sys.argv[1:])
+    arguments = argv if argv is not None else sys.argv[1:]
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--state", type=Path)
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument("--compact-every", type=int, default=COMPACT_EVERY)
+    known, rest = parser.parse_known_args(arguments)
+    if known.state is None or rest:
+        server.main(arguments)
+        return
+    _serve_durably(known.host, known.port, known.state, known.compact_every)
 
 
 if __name__ == "__main__":

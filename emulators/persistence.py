@@ -1,15 +1,13 @@
-"""The embedded emulator's state on disk: buckets, objects and catalog tables survive a restart.
+"""The embedded emulator's state saved by csvpipe before its journal existed, and the checks
+that run on every start.
 
-Why: moto keeps everything in memory, so a stopped or crashed emulator used to forget every
-upload. The stack copies the emulator's durable state under ``data/.csvpipe/state/`` (objects
-by ETag, so each is copied once; the Glue database, tables and partitions as JSON), every few
-seconds and when it stops, and puts it back into a fresh emulator before anything else runs.
-Queues are not copied: they are provisioned again, and ``reconcile`` re-sends the event of every
-raw object whose processing never finished, so work in flight is redone, once.
-
-What can be lost: objects written in the last ``persist_interval_ms`` before the emulator is
-killed (a clean ``csvpipe down`` loses nothing). The processing of a lost processed or final
-object is redone by ``reconcile``; only a raw upload in that window is gone.
+Why: the emulator now keeps everything it acknowledged itself (emulators.durable: a journal
+under ``data/.csvpipe/state/journal``). Older versions kept periodic snapshots here instead
+(objects by ETag, the Glue database, tables and partitions as JSON), which lost what was written
+between two snapshots. ``restore`` moves such a snapshot into the journal once, the first time
+the journal is empty, and ``retire_snapshot`` sets it aside; ``reconcile`` then re-sends the
+events of raw objects whose processing never finished (that snapshot kept no queue). ``snapshot``
+still writes the format, as a portable export through the public API.
 """
 
 from __future__ import annotations
@@ -193,6 +191,29 @@ def _finished(clients: Clients, run: str) -> bool:
         if record.get("status") != "ok":
             return True
     return True
+
+
+def has_snapshot(root: Path) -> bool:
+    """Whether ``root`` holds a snapshot of the older format."""
+    return (root / CATALOG).exists() or any((root / "s3").glob(f"*/{MANIFEST}"))
+
+
+def journal_has_records(folder: Path) -> bool:
+    """Whether the emulator's journal in ``folder`` holds anything."""
+    from emulators.journal import LOG
+
+    path = folder / LOG
+    return path.exists() and path.stat().st_size > 0
+
+
+def retire_snapshot(root: Path) -> Path:
+    """Set an older snapshot aside once the journal holds it (it is no longer read)."""
+    retired = root / "snapshot-before-journal"
+    retired.mkdir(parents=True, exist_ok=True)
+    for name in (CATALOG, "s3"):
+        if (root / name).exists():
+            os.replace(root / name, retired / name)
+    return retired
 
 
 def forget(root: Path) -> bool:

@@ -148,7 +148,12 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
     # Everything started from here on is marked as this stack's, so that if this process dies
     # without stopping it, the next `up`, `status` or `down` ends it (see emulators.leftovers).
     marks = leftovers.mark_children(settings.state_dir)
-    emulator = AwsEmulator(settings.emulator_host, settings.emulator_port, log_dir(settings) / "emulator.log")
+    emulator = AwsEmulator(
+        settings.emulator_host,
+        settings.emulator_port,
+        log_dir(settings) / "emulator.log",
+        journal_dir(settings) if settings.persist else None,
+    )
     functions: list[LocalLambda] = []
     source: EventSource | None = None
     poller: threading.Thread | None = None
@@ -207,9 +212,6 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
         _write_state(settings, state)
         if keeper:
             keeper.reconcile(queue.url)
-            threading.Thread(
-                target=keeper.run, args=(stopping.is_set,), name="persistence", daemon=True
-            ).start()
         if on_ready:
             on_ready(state)
         restarts: list[float] = []
@@ -231,8 +233,6 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
                     _write_state(settings, state)
                 keeper.reconcile(queue.url)
     finally:
-        if keeper and emulator.process and emulator.process.poll() is None:
-            keeper.save()
         if dashboard is not None:
             dashboard.terminate()
             try:
@@ -253,41 +253,35 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
 
 
 class StateKeeper:
-    """Keeps the emulator's state under ``<state_dir>/state`` (see emulators.persistence)."""
+    """The emulator keeps its own state, durably (emulators.durable, under
+    ``<state_dir>/state/journal``). This moves a snapshot saved by an older csvpipe (objects,
+    tables; no queues) into it once, then re-sends the events of unfinished runs, since that
+    snapshot had no queue to keep them."""
 
     def __init__(self, settings: Settings, clients: Clients) -> None:
         self.settings, self.clients = settings, clients
         self.root = persistence_root(settings)
         self.lock = threading.Lock()
+        self.migrated = False
 
     def restore(self) -> None:
+        journal = journal_dir(self.settings)
+        if not persistence.has_snapshot(self.root) or persistence.journal_has_records(journal):
+            return
         restored = persistence.restore(self.clients, self.root)
-        if restored.objects or restored.tables:
-            print(
-                f"restored {restored.objects} object(s) and {restored.tables} table(s) from {self.root}",
-                flush=True,
-            )
+        persistence.retire_snapshot(self.root)
+        self.migrated = True
+        print(
+            f"restored {restored.objects} object(s) and {restored.tables} table(s) from {self.root}",
+            flush=True,
+        )
 
     def reconcile(self, queue_url: str) -> None:
+        if not self.migrated:
+            return  # the queues were kept with everything else: nothing in flight was lost
+        self.migrated = False
         for key in persistence.reconcile(self.clients, queue_url):
             print(f"processing {key} again: it was in flight when the emulator stopped", flush=True)
-
-    def save(self, unless: Callable[[], bool] = lambda: False) -> None:
-        with self.lock:
-            if unless():
-                return
-            try:
-                persistence.snapshot(self.clients, self.root)
-            except Exception as exc:  # the emulator went away mid-copy: the previous snapshot stays
-                log.warning("could not save the emulator's state (%s: %s)", type(exc).__name__, exc)
-                log.debug("the failed save", exc_info=True)
-
-    def run(self, should_stop: Callable[[], bool]) -> None:
-        while not should_stop():
-            time.sleep(self.settings.persist_interval_ms / 1000)
-            # Checked under the lock: once the stack stops, its own last save is the last one,
-            # never a periodic one racing the emulator's shutdown.
-            self.save(unless=should_stop)
 
 
 @contextmanager
@@ -306,6 +300,10 @@ def _deaf_to_ctrl_c() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def journal_dir(settings: Settings) -> Path:
+    return persistence_root(settings) / "journal"
 
 
 def persistence_root(settings: Settings) -> Path:

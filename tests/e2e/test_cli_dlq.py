@@ -119,3 +119,18 @@ def test_missing_dead_letter_queue_is_one_clear_line(stack) -> None:
     assert result.stderr.strip().splitlines() == [
         "error: no dead-letter queue not-provisioned-dlq: start the stack with `csvpipe up --detach`"
     ]
+
+
+def test_the_dead_letter_queue_is_still_there_after_down_and_up(tmp_path: Path) -> None:
+    """Raise the limit, restart, replay: the events waiting in the DLQ survive the restart."""
+    with running_stack(tmp_path) as user:
+        clients = Clients(user.settings)
+        dlq_url = clients.sqs.get_queue_url(QueueName=DLQ)["QueueUrl"]
+        body = json.dumps(s3_event(user.settings.raw_bucket, [("movies/waiting.csv", "1" * 32, 10)]))
+        clients.sqs.send_message(QueueUrl=dlq_url, MessageBody=body)
+        assert cli("down", cwd=user.home, env=user.env).returncode == 0
+        restarted = cli("up", "--detach", cwd=user.home, env=user.env)
+        assert restarted.returncode == 0, restarted.stderr
+        listed = cli("dlq", "list", cwd=user.home, env=user.env)
+    assert listed.returncode == 0, listed.stderr
+    assert "movies/waiting.csv" in listed.stdout and "1 event(s)" in listed.stdout

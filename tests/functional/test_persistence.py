@@ -1,6 +1,7 @@
 """The emulator's state on disk: a snapshot put back into a fresh moto server gives the same
-objects (same ETags, so the same run ids), tables and partitions; and reconcile re-sends exactly
-the raw objects whose processing did not finish."""
+objects (same ETags, so the same run ids), tables and partitions; a snapshot left by an older
+csvpipe moves into the emulator's journal once; and reconcile re-sends exactly the raw objects
+whose processing did not finish."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import json
 from pathlib import Path
 
 from emulators.aws_emulator import AwsEmulator
-from emulators.persistence import reconcile, restore, snapshot
+from emulators.persistence import has_snapshot, reconcile, restore, snapshot
+from emulators.stack import StateKeeper, journal_dir, persistence_root
 from pipeline import runs
 from pipeline.aws import Clients
 from pipeline.catalog.crawler import crawl_dataset
@@ -90,3 +92,34 @@ def test_reconcile_resends_only_unfinished_runs(clients: Clients) -> None:
     ).get("Messages"):
         bodies += [json.loads(m["Body"])["Records"][0]["s3"]["object"]["key"] for m in messages]
     assert sorted(bodies) == ["m/halfway.csv", "m/new.csv"]
+
+
+def test_an_older_snapshot_moves_into_the_journal_once(clients: Clients, tmp_path: Path) -> None:
+    settings = clients.settings
+    etag = clients.s3.put_object(Bucket=settings.raw_bucket, Key="sales/a.csv", Body=b"id\n1\n")["ETag"]
+    root = persistence_root(settings)
+    snapshot(clients, root)  # what an older csvpipe left
+    port = free_port()
+
+    def start() -> AwsEmulator:
+        return AwsEmulator("127.0.0.1", port, tmp_path / "durable.log", journal_dir(settings)).start()
+
+    durable = start()
+    try:
+        moved = Clients(replace(settings, endpoint_url=durable.endpoint))
+        keeper = StateKeeper(moved.settings, moved)
+        keeper.restore()
+        assert keeper.migrated and not has_snapshot(root)
+        assert (root / "snapshot-before-journal" / "s3" / settings.raw_bucket / "objects.json").exists()
+        assert listing(moved, settings.raw_bucket) == {"sales/a.csv": etag}
+
+        assert durable.process is not None
+        durable.process.kill()  # the journal has it now: a kill loses nothing
+        durable.process.wait(timeout=10)
+        durable = start()
+        again = StateKeeper(moved.settings, moved)
+        again.restore()
+        assert not again.migrated
+        assert listing(moved, settings.raw_bucket) == {"sales/a.csv": etag}
+    finally:
+        durable.stop()
