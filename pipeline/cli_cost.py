@@ -238,7 +238,7 @@ def estimate_line(settings: Settings) -> str:
         pipeline = deployed_pipeline(settings, model.ASSUMED_CRAWLER_DPUS, 0, 0)
         volume, measured, _ = _usage(settings, None, None)
         total = model.estimate(volume, measured, pipeline, table).total
-    except CsvpipeError as exc:
+    except (CsvpipeError, OSError, ValueError) as exc:  # never stops a deploy
         return f"estimated cost: not available ({exc})"
     return (
         f"estimated cost: {_money(total)} a month at {volume.files_per_day:g} files a day x "
