@@ -76,13 +76,15 @@ def _usage(
 
 def _assumptions(measured: usage.Measured, pipeline: model.Pipeline) -> list[str]:
     said = []
-    if "lambda_seconds" in measured.assumed:
-        said.append(
-            f"Lambda: {usage.ASSUMED_LOCAL_SECONDS_PER_MB} s per MB here (at least "
-            f"{usage.ASSUMED_LOCAL_MIN_SECONDS} s a file) assumed: no local run records"
-        )
+    fixed = "assumed" if "mb_per_file" in measured.assumed else f"the fastest of {measured.runs} local run(s)"
+    if "lambda_seconds_per_mb" in measured.assumed:
+        rate = f"assumed: no local run of {usage.MIN_MB_FOR_RATE:g} MB or more"
     else:
-        said.append(f"Lambda: {measured.local_seconds_per_mb:.3g} s per MB here, from {measured.runs} run(s)")
+        rate = f"the median of the local runs of {usage.MIN_MB_FOR_RATE:g} MB or more"
+    said.append(
+        f"Lambda: {measured.local_min_seconds:.3g} s a file ({fixed}) + "
+        f"{measured.local_seconds_per_mb:.3g} s per MB ({rate}), here"
+    )
     said.append(
         f"Lambda seconds = seconds here x {model.LAMBDA_FULL_VCPU_MB} / memory MB when memory is below "
         f"{model.LAMBDA_FULL_VCPU_MB} MB (one full vCPU)"

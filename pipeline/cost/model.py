@@ -165,7 +165,7 @@ def estimate(volume: Volume, measured: Measured, pipeline: Pipeline, prices: Pri
     aws_glue = pipeline.glue_backend == "aws-glue"
 
     # Lambda
-    local = max(measured.local_min_seconds, measured.local_seconds_per_mb * mb)
+    local = measured.local_min_seconds + measured.local_seconds_per_mb * mb
     seconds = lambda_seconds(local, pipeline.lambda_memory_mb)
     add("Lambda", "requests", files, "requests", "lambda_request", f"{_n(files)} files x 1 invocation")
     arch_key = (

@@ -29,11 +29,15 @@ ASSUMED_MB_PER_FILE = 1.0
 ASSUMED_LOCAL_SECONDS_PER_MB = 0.06
 ASSUMED_LOCAL_MIN_SECONDS = 0.5
 ASSUMED_STAGE_SECONDS = 1.0  # a local crawl or transforms pass over small files
+# Below this size a file's seconds are the fixed cost of any file, not a rate per MB.
+MIN_MB_FOR_RATE = 1.0
 
 
 @dataclass(frozen=True)
 class Measured:
-    """What the run records say, per file (``runs`` 0: nothing measured, all assumed)."""
+    """What the run records say, per file (``runs`` 0: nothing measured, all assumed). A file
+    takes ``local_min_seconds`` (the fastest run: the fixed cost) plus ``local_seconds_per_mb``
+    (from runs of at least MIN_MB_FOR_RATE MB) for each MB, here."""
 
     runs: int
     mb_per_file: float
@@ -65,7 +69,8 @@ def measure(
         if not isinstance(took, int | float):
             continue
         raw_mb.append(size / MB)
-        per_mb.append(took / (size / MB))
+        if size / MB >= MIN_MB_FOR_RATE:
+            per_mb.append(took / (size / MB))
         seconds.append(float(took))
         output = pre.get("output") or {}
         out_size = sizes.get((str(output.get("bucket")), str(output.get("key"))))
@@ -77,7 +82,9 @@ def measure(
                 found.append(float(record["seconds"]))
     assumed = []
     if not raw_mb:
-        assumed += ["mb_per_file", "lambda_seconds"]
+        assumed.append("mb_per_file")
+    if not per_mb:
+        assumed.append("lambda_seconds_per_mb")
     if not ratios:
         assumed.append("processed_size")
     if not crawls:

@@ -143,8 +143,15 @@ def test_measure_without_records_says_everything_is_assumed() -> None:
     measured = usage.measure([], {})
     assert measured.runs == 0 and measured.mb_per_file == usage.ASSUMED_MB_PER_FILE
     assert set(measured.assumed) == {
-        "mb_per_file", "lambda_seconds", "processed_size", "crawl_seconds", "transform_seconds"
+        "mb_per_file", "lambda_seconds_per_mb", "processed_size", "crawl_seconds", "transform_seconds"
     }  # fmt: skip
+
+
+def test_a_small_file_sets_the_fixed_seconds_not_the_rate_per_mb() -> None:
+    measured = usage.measure([run(1000, 0.07)], {})
+    assert measured.local_min_seconds == 0.07
+    assert measured.local_seconds_per_mb == usage.ASSUMED_LOCAL_SECONDS_PER_MB
+    assert "lambda_seconds_per_mb" in measured.assumed and "mb_per_file" not in measured.assumed
 
 
 def write_saved_object(root: Path, bucket: str, key: str, body: bytes) -> None:
@@ -268,7 +275,7 @@ def test_cost_uses_the_saved_local_runs(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "MB per file: 2, the median of 1 local run(s)" in result.stdout
-    assert "0.5 s per MB here, from 1 run(s)" in result.stdout
+    assert "Lambda: 1 s a file (the fastest of 1 local run(s)) + 0.5 s per MB (the median" in result.stdout
     assert "│ QuickSight" in result.stdout and "months 1 to 2: $" in result.stdout
 
 
