@@ -181,7 +181,8 @@ def cost(
         "sources in the table)"
     )
     console.print(
-        f"usage: {volume.files_per_day:g} files a day x {volume.mb_per_file:.3g} MB; " + "; ".join(notes)
+        f"usage: {volume.files_per_day:g} files a day x {volume.mb_per_file:.3g} MB"
+        + ("; " + "; ".join(notes) if notes else " (both from the flags)")
     )
     grid = Table(title=f"monthly estimate, {table.region}, prices of {table.date}")
     for column in ("service", "item", "quantity", "unit price", "formula", "cost"):
