@@ -22,6 +22,7 @@ from pipeline import layout, runs
 from pipeline.advice import endpoint_of, unreachable_advice
 from pipeline.aws import Clients
 from pipeline.cli_common import console, settings_of, warn_if_stack_differs
+from pipeline.cli_cost import cost
 from pipeline.cli_crawl import crawl
 from pipeline.cli_deploy import deploy, destroy
 from pipeline.cli_dlq import dlq_app
@@ -392,6 +393,7 @@ app.command("glue-worker")(glue_worker)
 app.command()(doctor)
 app.command()(deploy)
 app.command()(destroy)
+app.command()(cost)
 
 
 def _friendly(exc: Exception, settings: Settings | None = None) -> str | None:

@@ -17,6 +17,7 @@ import typer
 
 import pipeline
 from pipeline.cli_common import console, settings_of
+from pipeline.cli_cost import estimate_line
 from pipeline.deploy import artifacts
 from pipeline.deploy.cloudformation import template, upload_commands, write_export
 from pipeline.deploy.executor import AwsClients, Executor, Outcome, resolve_target
@@ -150,11 +151,13 @@ def deploy(
     where = f"stack {names.stack}, account {target.account}, {_where(settings)}"
     if dry_run:
         console.print(f"deploy plan for {where}: {len(steps)} steps")
+        console.print(estimate_line(settings))
         for line in plan_lines(steps):
             console.print(line)
         console.print("dry run: nothing was changed")
         return
     console.print(f"deploying {where}")
+    console.print(estimate_line(settings))
     Executor(clients, echo=_echo).run(steps)
     console.print(f"deployed: files put in s3://{names.raw}/<dataset>/ are preprocessed by {names.function}")
     if names.aws_glue:

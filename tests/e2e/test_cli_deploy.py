@@ -86,6 +86,7 @@ def test_dry_run_prints_every_call_and_changes_nothing(
     out = result.stdout
     assert out.startswith(f"deploy plan for stack {env['CSVPIPE_STACK_NAME']}, account 123456789012, ")
     assert "dry run: nothing was changed" in out
+    assert out.splitlines()[1].startswith("estimated cost: $")  # before the plan's steps
     for call in (
         "s3.create_bucket",
         "s3.put_bucket_encryption",
