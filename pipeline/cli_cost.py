@@ -8,17 +8,18 @@ profile.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
+from pipeline.aws import Clients
 from pipeline.cli_common import console, settings_of
 from pipeline.cost import model, prices, usage
 from pipeline.cost.exceptions import CostError
 from pipeline.errors import CsvpipeError
-from pipeline.settings import Settings
+from pipeline.settings import Settings, load_settings, replace
 
 WORKER_DPUS = {"G.025X": 0.25, "G.1X": 1.0, "G.2X": 2.0, "G.4X": 4.0, "G.8X": 8.0}
 
@@ -56,10 +57,8 @@ def deployed_pipeline(settings: Settings, crawler_dpus: float, authors: int, rea
 
 def _usage(
     settings: Settings, files_per_day: float | None, mb_per_file: float | None
-) -> tuple[model.Volume, usage.Measured, list[str]]:
-    from emulators.stack import persistence_root
-
-    runs, sizes = usage.saved_runs(persistence_root(settings))
+) -> tuple[model.Volume, usage.Measured, list[str], str]:
+    runs, sizes, source = _local_runs(settings)
     measured = usage.measure(runs, sizes)
     notes = []
     if files_per_day is None:
@@ -71,7 +70,27 @@ def _usage(
             notes.append(f"MB per file: {mb_per_file:g} assumed (set --mb-per-file)")
         else:
             notes.append(f"MB per file: {mb_per_file:.3g}, the median of {measured.runs} local run(s)")
-    return model.Volume(files_per_day, mb_per_file), measured, notes
+    return model.Volume(files_per_day, mb_per_file), measured, notes, source
+
+
+def _local_runs(
+    settings: Settings,
+) -> tuple[list[dict[str, dict[str, Any]]], dict[tuple[str, str], int], str]:
+    """The run records of the local stack's buckets, when one runs; where they came from."""
+    from emulators.stack import read_state
+
+    local = load_settings(profile="local", overrides={"data_dir": str(settings.data_dir)})
+    state = read_state(local)
+    if state is None:
+        assumed = (
+            "runs: no local stack runs, so every figure is assumed (to measure yours: "
+            "`csvpipe run FILE`, then `csvpipe cost` while the stack runs)"
+        )
+        return [], {}, assumed
+    clients = Clients(replace(local, endpoint_url=state["endpoint_url"]))
+    buckets = [local.raw_bucket, local.processed_bucket, local.final_bucket]
+    runs, sizes = usage.recorded_runs(clients.s3, buckets)
+    return runs, sizes, f"runs: {len(runs)} measured on the local stack at {state['endpoint_url']}"
 
 
 def _assumptions(measured: usage.Measured, pipeline: model.Pipeline) -> list[str]:
@@ -167,7 +186,7 @@ def cost(
     settings = settings_of(ctx)
     table = prices.load(region or settings.region)
     pipeline = deployed_pipeline(settings, crawler_dpus, quicksight_authors, quicksight_readers)
-    volume, measured, notes = _usage(settings, files_per_day, mb_per_file)
+    volume, measured, notes, source = _usage(settings, files_per_day, mb_per_file)
     volume = model.Volume(volume.files_per_day, volume.mb_per_file, months)
     result = model.estimate(volume, measured, pipeline, table)
 
@@ -184,6 +203,7 @@ def cost(
         f"usage: {volume.files_per_day:g} files a day x {volume.mb_per_file:.3g} MB"
         + ("; " + "; ".join(notes) if notes else " (both from the flags)")
     )
+    console.print(source)
     grid = Table(title=f"monthly estimate, {table.region}, prices of {table.date}")
     for column in ("service", "item", "quantity", "unit price", "formula", "cost"):
         grid.add_column(column, justify="right" if column in ("quantity", "cost") else "left")
@@ -239,7 +259,7 @@ def estimate_line(settings: Settings) -> str:
     try:
         table = prices.load(settings.region)
         pipeline = deployed_pipeline(settings, model.ASSUMED_CRAWLER_DPUS, 0, 0)
-        volume, measured, _ = _usage(settings, None, None)
+        volume, measured, _, _ = _usage(settings, None, None)
         total = model.estimate(volume, measured, pipeline, table).total
     except (CsvpipeError, OSError, ValueError) as exc:  # never stops a deploy
         return f"estimated cost: not available ({exc})"

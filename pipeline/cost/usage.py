@@ -2,11 +2,11 @@
 
 Why from the records: every stage writes what it did (the raw object's size, the Lambda's
 seconds, the crawl's and the transforms' seconds), so the estimate can start from the user's
-own files instead of figures typed by hand. The records are read offline from the embedded
-emulator's saved state (``<data_dir>/.csvpipe/state/s3/<bucket>/``, kept by the stack every
-``persist_interval_ms``): no running stack and no AWS are needed, on any profile.
+own files instead of figures typed by hand. The records are read from the local stack's
+buckets through the S3 API (``recorded_runs``), whatever profile the estimate is for: no AWS is
+needed. Without a running local stack, every figure is assumed, and the output says so.
 
-``measure`` is pure (records in, figures out); ``saved_runs`` is the I/O.
+``measure`` is pure (records in, figures out); ``recorded_runs`` is the I/O.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import json
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pipeline import layout
@@ -104,31 +103,26 @@ def measure(
     )
 
 
-def saved_runs(state_root: Path) -> tuple[list[dict[str, dict[str, Any]]], dict[tuple[str, str], int]]:
-    """Every run's records found in the saved state under ``state_root`` (the stack's
-    ``<data_dir>/.csvpipe/state``), in any bucket, and the sizes of the saved objects.
-    Nothing saved yet: no runs. A record that is not JSON is skipped."""
+def recorded_runs(
+    s3: Any, buckets: Sequence[str]
+) -> tuple[list[dict[str, dict[str, Any]]], dict[tuple[str, str], int]]:
+    """Every run's records in ``buckets`` (under ``_runs/<run>/<stage>.json``), and the size of
+    every object in them. A record that is not JSON is skipped."""
     runs: dict[str, dict[str, dict[str, Any]]] = {}
     sizes: dict[tuple[str, str], int] = {}
-    for manifest in sorted((state_root / "s3").glob("*/objects.json")):
-        bucket_dir = manifest.parent
-        try:
-            entries = json.loads(manifest.read_text())
-        except (OSError, ValueError):
-            continue
-        for key, entry in entries.items():
-            path = bucket_dir / "objects" / str(entry.get("file", ""))
-            if not path.is_file():
-                continue
-            sizes[(bucket_dir.name, key)] = path.stat().st_size
-            run, _, name = key.removeprefix(layout.RUNS_PREFIX).partition("/")
-            stage = name.removesuffix(".json")
-            if not key.startswith(layout.RUNS_PREFIX) or stage not in layout.STAGES:
-                continue
-            try:
-                record = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            if isinstance(record, dict):
-                runs.setdefault(run, {})[stage] = record
+    for bucket in buckets:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                sizes[(bucket, key)] = int(item["Size"])
+                run, _, name = key.removeprefix(layout.RUNS_PREFIX).partition("/")
+                stage = name.removesuffix(".json")
+                if not key.startswith(layout.RUNS_PREFIX) or stage not in layout.STAGES:
+                    continue
+                try:
+                    record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+                except ValueError:
+                    continue
+                if isinstance(record, dict):
+                    runs.setdefault(run, {})[stage] = record
     return list(runs.values()), sizes

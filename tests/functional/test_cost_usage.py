@@ -1,19 +1,16 @@
-"""``csvpipe cost`` reads run records from the stack's saved state: the state that
-emulators.persistence really writes from a real emulator, not a hand-made copy of its format."""
+"""``csvpipe cost`` measures usage from the run records in the local stack's buckets, read
+through the S3 API of a real emulator: what the stages really write, not a copy of its format."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from emulators import persistence
 from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.cost import usage
 
 
-def test_saved_runs_reads_what_the_stack_saves(clients: Clients, tmp_path: Path) -> None:
+def test_recorded_runs_reads_what_the_stages_write(clients: Clients) -> None:
     settings = clients.settings
-    raw_key = "movies/movies.csv"
+    raw_key = "costs/movies.csv"
     out_key = layout.processed_key(raw_key)
     clients.s3.put_object(Bucket=settings.processed_bucket, Key=out_key, Body=b"a,b\n" * 1000)
     record = {
@@ -27,12 +24,13 @@ def test_saved_runs_reads_what_the_stack_saves(clients: Clients, tmp_path: Path)
     runs.write_stage_record(
         clients.s3, settings.processed_bucket, run, "crawl", {"status": "ok", "seconds": 1.5}
     )
+    clients.s3.put_object(Bucket=settings.processed_bucket, Key=f"_runs/{run}x/crawl.json", Body=b"{no")
 
-    persistence.snapshot(clients, tmp_path)
-    found, sizes = usage.saved_runs(tmp_path)
+    found, sizes = usage.recorded_runs(clients.s3, [settings.processed_bucket])
 
-    assert [r["preprocess"]["seconds"] for r in found] == [0.25]
-    assert found[0]["crawl"]["seconds"] == 1.5
-    measured = usage.measure(found, sizes)
+    (mine,) = [r for r in found if r.get("preprocess", {}).get("source", {}).get("key") == raw_key]
+    assert mine["preprocess"]["seconds"] == 0.25 and mine["crawl"]["seconds"] == 1.5
+    assert sizes[(settings.processed_bucket, out_key)] == 4000
+    measured = usage.measure([mine], sizes)
     assert measured.processed_ratio == 2.0  # 4,000 bytes cleaned from 2,000 raw
     assert measured.crawl_seconds == 1.5 and "transform_seconds" in measured.assumed

@@ -3,7 +3,6 @@ table, the usage read from run records, and the command itself, offline on the a
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -154,31 +153,6 @@ def test_a_small_file_sets_the_fixed_seconds_not_the_rate_per_mb() -> None:
     assert "lambda_seconds_per_mb" in measured.assumed and "mb_per_file" not in measured.assumed
 
 
-def write_saved_object(root: Path, bucket: str, key: str, body: bytes) -> None:
-    """One object in the stack's saved state, as emulators.persistence writes it."""
-    folder = root / "s3" / bucket
-    manifest = folder / "objects.json"
-    entries = json.loads(manifest.read_text()) if manifest.exists() else {}
-    (folder / "objects" / key).parent.mkdir(parents=True, exist_ok=True)
-    (folder / "objects" / key).write_bytes(body)
-    entries[key] = {"etag": "e", "file": key, "content_type": ""}
-    manifest.write_text(json.dumps(entries))
-
-
-def test_saved_runs_reads_records_and_sizes_from_the_saved_state(tmp_path: Path) -> None:
-    record = run(1000, 0.5)
-    write_saved_object(tmp_path, "processed", "movies/a.csv", b"x" * 900)
-    for stage in ("preprocess", "crawl", "transform"):
-        write_saved_object(
-            tmp_path, "processed", f"_runs/r1/{stage}.json", json.dumps(record[stage]).encode()
-        )
-    write_saved_object(tmp_path, "processed", "_runs/r2/preprocess.json", b"not json")
-    found, sizes = usage.saved_runs(tmp_path)
-    assert found == [record]
-    assert sizes[("processed", "movies/a.csv")] == 900
-    assert usage.saved_runs(tmp_path / "nothing") == ([], {})
-
-
 PIPELINE = model.Pipeline(
     glue_backend="aws-glue",
     lambda_memory_mb=512,
@@ -262,21 +236,6 @@ def test_cost_on_the_aws_profile_prints_services_and_a_total_offline(tmp_path: P
     assert "total: $" in out and "glue_backend aws-glue" in out
     assert "files per day: 100 assumed" in out and "MB per file: 1 assumed" in out
     assert "(configured)" in out and "(cheapest)" in out
-
-
-def test_cost_uses_the_saved_local_runs(tmp_path: Path) -> None:
-    state = tmp_path / "data" / ".csvpipe" / "state"
-    record = run(2 * usage.MB, 1.0)
-    for stage in ("preprocess", "crawl", "transform"):
-        write_saved_object(state, "processed", f"_runs/r1/{stage}.json", json.dumps(record[stage]).encode())
-    result = cli(
-        "--profile", "aws", "cost", "--files-per-day", "10", "--months", "2", "--quicksight-authors", "1",
-        cwd=tmp_path, env={**OFFLINE, "CSVPIPE_DATA_DIR": str(tmp_path / "data")},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "MB per file: 2, the median of 1 local run(s)" in result.stdout
-    assert "Lambda: 1 s a file (the fastest of 1 local run(s)) + 0.5 s per MB (the median" in result.stdout
-    assert "│ QuickSight" in result.stdout and "months 1 to 2: $" in result.stdout
 
 
 @pytest.mark.parametrize(
