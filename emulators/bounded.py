@@ -1,0 +1,137 @@
+"""Glue work in a child process, stopped at a deadline and a memory cap.
+
+Why: the Glue stand-in crawled and transformed in the stack's own process, one dataset after
+another. One pathological file (a CSV of 1,000,000 columns) then held it for minutes at more
+than a gigabyte, every other dataset waited behind it, and a restart sent it again. Here each
+piece of work runs in a child process the parent watches: past ``seconds`` or above
+``memory_mb`` of resident memory the child is killed and the work fails with
+``LimitExceeded``, naming the limit and the setting to raise. The caller writes that failure
+into the run's record, which ends the run, so a restart does not send it again.
+
+How: children are forked from multiprocessing's fork server, started once with the Glue
+stand-in's modules imported, so a child costs a fork rather than a new interpreter, and forking
+never copies the stack's threads or their locks. Memory is read every ``POLL_SECONDS`` from
+``/proc`` as the local Lambda reads it (emulators.memory: the peak resident memory of the child
+and the current one of its descendants); where ``/proc`` is missing only time is enforced. A
+child whose parent dies ends itself, and the fork server ends with the parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from emulators.memory import MemoryWatch
+from pipeline.errors import CsvpipeError, LimitExceeded, StageError, failure_text
+
+log = logging.getLogger("csvpipe.bounded")
+POLL_SECONDS = 0.05
+# Imported once by the fork server, so each child starts with them loaded.
+PRELOAD = ["emulators.glue_jobs"]
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(PRELOAD)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The bounds of one piece of work, and the settings that set them (for the message)."""
+
+    stage: str  # "crawl" or "transform": names an unexpected failure
+    what: str  # "the crawl of dataset 'x'", "the transforms after dataset(s) x, y"
+    seconds: float
+    memory_mb: int
+    seconds_setting: str
+    memory_setting: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a finished child used: its wall time and peak resident memory (None: not measured)."""
+
+    seconds: float
+    peak_mb: int | None
+
+
+def _watch_parent() -> None:
+    """End this child when the process that started it dies (its pipe from that process
+    closes): work nobody waits for must not run on."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    parent.join()
+    os._exit(1)
+
+
+def _child(send: Connection, cwd: str, stage: str, target: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    threading.Thread(target=_watch_parent, name="parent-watch", daemon=True).start()
+    os.chdir(cwd)  # the fork server's folder is the one it started in, not the caller's
+    try:
+        outcome: tuple[Any, ...] = ("ok", target(*args))
+    except Exception as exc:
+        if not isinstance(exc, CsvpipeError):
+            log.exception("bounded work failed unexpectedly")
+        outcome = ("error", failure_text(stage, exc), getattr(exc, "retryable", False))
+    send.send(outcome)
+    send.close()
+
+
+def run_bounded(target: Callable[..., Any], args: tuple[Any, ...], limits: Limits) -> tuple[Any, Usage]:
+    """``target(*args)`` in a child process; its result and what it used. Raises LimitExceeded
+    when the child goes over ``limits`` (it is killed at once), StageError with the child's
+    message when ``target`` raised, or when the child died without an answer. ``target`` and
+    ``args`` must pickle (a module-level function, plain values)."""
+    receive, send = _CONTEXT.Pipe(duplex=False)
+    child = _CONTEXT.Process(target=_child, args=(send, os.getcwd(), limits.stage, target, args), daemon=True)
+    started = time.monotonic()
+    child.start()
+    send.close()
+    assert child.pid is not None
+    watch = MemoryWatch(child.pid, limits.memory_mb)
+    deadline = started + limits.seconds
+    outcome: tuple[Any, ...] | None = None
+    try:
+        while outcome is None:
+            if receive.poll(POLL_SECONDS):
+                with contextlib.suppress(EOFError):
+                    outcome = receive.recv()
+                break
+            if not child.is_alive():
+                if receive.poll(0):
+                    with contextlib.suppress(EOFError):
+                        outcome = receive.recv()
+                break
+            watch.sample()
+            if watch.over_limit:
+                raise LimitExceeded(
+                    f"{limits.what} stopped at {watch.peak_mb} MiB of memory, over its limit of "
+                    f"{limits.memory_mb} MiB ({limits.memory_setting}); raise it with "
+                    f"--set {limits.memory_setting}=N, or fix the file",
+                    setting=limits.memory_setting,
+                )
+            if time.monotonic() > deadline:
+                raise LimitExceeded(
+                    f"{limits.what} stopped after {limits.seconds:g} s, its time limit "
+                    f"({limits.seconds_setting}); raise it with --set {limits.seconds_setting}=N, "
+                    "or fix the file",
+                    setting=limits.seconds_setting,
+                )
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receive.close()
+    usage = Usage(round(time.monotonic() - started, 3), watch.peak_mb)
+    if outcome is None:
+        ended = f"{limits.what} ended without an answer (exit code {child.exitcode})"
+        raise StageError(ended, retryable=True)
+    if outcome[0] == "error":
+        raise StageError(outcome[1], retryable=outcome[2])
+    return outcome[1], usage
