@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import threading
 import time
@@ -38,6 +39,8 @@ POLL_SECONDS = 0.05
 PRELOAD = ["emulators.glue_jobs"]
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(PRELOAD)
+_ACTIVE: set[Any] = set()  # children running now, ended by stop()
+_ACTIVE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,9 @@ def run_bounded(target: Callable[..., Any], args: tuple[Any, ...], limits: Limit
     receive, send = _CONTEXT.Pipe(duplex=False)
     child = _CONTEXT.Process(target=_child, args=(send, os.getcwd(), limits.stage, target, args), daemon=True)
     started = time.monotonic()
-    child.start()
+    with _ACTIVE_LOCK:
+        child.start()
+        _ACTIVE.add(child)
     send.close()
     assert child.pid is not None
     watch = MemoryWatch(child.pid, limits.memory_mb)
@@ -115,6 +120,7 @@ def run_bounded(target: Callable[..., Any], args: tuple[Any, ...], limits: Limit
                     f"{limits.memory_mb} MiB ({limits.memory_setting}); raise it with "
                     f"--set {limits.memory_setting}=N, or fix the file",
                     setting=limits.memory_setting,
+                    peak_mb=watch.peak_mb,
                 )
             if time.monotonic() > deadline:
                 raise LimitExceeded(
@@ -122,12 +128,15 @@ def run_bounded(target: Callable[..., Any], args: tuple[Any, ...], limits: Limit
                     f"({limits.seconds_setting}); raise it with --set {limits.seconds_setting}=N, "
                     "or fix the file",
                     setting=limits.seconds_setting,
+                    peak_mb=watch.peak_mb,
                 )
     finally:
         if child.is_alive():
             child.kill()
         child.join()
         receive.close()
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(child)
     usage = Usage(round(time.monotonic() - started, 3), watch.peak_mb)
     if outcome is None:
         ended = f"{limits.what} ended without an answer (exit code {child.exitcode})"
@@ -135,3 +144,17 @@ def run_bounded(target: Callable[..., Any], args: tuple[Any, ...], limits: Limit
     if outcome[0] == "error":
         raise StageError(outcome[1], retryable=outcome[2])
     return outcome[1], usage
+
+
+def stop() -> None:
+    """End the children running now and the fork server, and wait for them: a stack that stops
+    leaves none of them behind for ``down`` to find. (The fork server would end by itself once
+    this process is gone, a moment too late for that.) Uses the standard library's own way of
+    stopping its fork server, ``ForkServer._stop``."""
+    with _ACTIVE_LOCK:
+        for child in list(_ACTIVE):
+            with contextlib.suppress(OSError, ValueError):
+                child.kill()
+                child.join(5)
+    with contextlib.suppress(OSError, ChildProcessError, AttributeError):
+        multiprocessing.forkserver._forkserver._stop()

@@ -110,7 +110,7 @@ def _failure(stage: str, exc: Exception) -> dict[str, Any]:
     """The failed record's fields; a limit names the setting that would let the run through."""
     failed: dict[str, Any] = {"status": "failed", "error": _stage_error(stage, exc)}
     if isinstance(exc, LimitExceeded):
-        failed["limit"] = exc.setting
+        failed.update(limit=exc.setting, peak_memory_mb=exc.peak_mb)
     return failed
 
 

@@ -58,11 +58,12 @@ class TransformError(StageError):
 
 class LimitExceeded(StageError):
     """A crawl or transform was stopped at its time or memory limit (terminal: the same files
-    would go over it again). ``setting``: the setting to raise, named in the run record."""
+    would go over it again). ``setting``: the setting to raise, named in the run record;
+    ``peak_mb``: the peak memory measured until it was stopped (None: not measured)."""
 
-    def __init__(self, message: str, *, setting: str) -> None:
+    def __init__(self, message: str, *, setting: str, peak_mb: int | None = None) -> None:
         super().__init__(message, retryable=False)
-        self.setting = setting
+        self.setting, self.peak_mb = setting, peak_mb
 
 
 def failure_text(stage: str, exc: BaseException) -> str:

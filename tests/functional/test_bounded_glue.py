@@ -83,6 +83,7 @@ def test_a_crawl_over_its_time_limit_fails_its_own_run_while_another_dataset_com
     crawl = record(clients, wide["run_id"], "crawl")
     assert crawl is not None and crawl["status"] == "failed"
     assert crawl["limit"] == "crawl_timeout"
+    assert crawl["peak_memory_mb"] > 0
     assert crawl["error"].startswith(f"the crawl of dataset 'wide' stopped after {CRAWL_SECONDS} s")
     assert "--set crawl_timeout=" in crawl["error"]
     assert CRAWL_SECONDS <= crawl["seconds"] < CRAWL_SECONDS + 5
