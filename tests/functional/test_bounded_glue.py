@@ -6,12 +6,15 @@ send it again. The limits are set small through the settings, so each test takes
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from emulators import bounded
 from emulators.bounded import Limits, run_bounded
 from emulators.glue_jobs import GlueScheduler
 from emulators.persistence import reconcile
@@ -143,3 +146,55 @@ def test_an_error_in_the_child_is_its_one_line() -> None:
         run_bounded(bounded_targets.fail, ("bad input in row 3",), limits)
     assert not isinstance(caught.value, LimitExceeded)
     assert str(caught.value) == "bad input in row 3"
+
+
+def test_a_transform_over_its_time_limit_fails_its_run_and_the_run_is_finished(
+    clients: Clients, tmp_path: Path
+) -> None:
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    # Billions of rows: many seconds of work in DuckDB, over the one-second limit.
+    (folder / "endless.sql").write_text("SELECT count(*) AS n FROM slow, range(5000000000)")
+    settings = replace(clients.settings, transforms_dir=folder, transform_timeout=1)
+    clients = Clients(settings)
+    queue = provision(clients)
+    result = preprocessed(clients, "slow/a.csv", b"id\n1\n")
+
+    started = time.monotonic()
+    (thread,) = GlueScheduler(clients, tmp_path / "work").dispatch([result])
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 30
+
+    crawl = record(clients, result["run_id"], "crawl")
+    assert crawl is not None and crawl["status"] == "ok"
+    transform = record(clients, result["run_id"], "transform")
+    assert transform is not None and transform["status"] == "failed"
+    assert transform["limit"] == "transform_timeout"
+    (error,) = transform["errors"]
+    assert error["error"].startswith("the transforms after dataset(s) slow stopped after 1 s")
+    assert "--set transform_timeout=" in error["error"]
+    clients.sqs.purge_queue(QueueUrl=queue.url)
+    assert reconcile(clients, queue.url) == []
+
+
+def fork_servers() -> list[int]:
+    """This process's children that are multiprocessing's fork server."""
+    from emulators.memory import descendants
+
+    found = []
+    for pid in descendants(os.getpid()):
+        with contextlib.suppress(OSError):
+            if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
+
+
+def test_stopping_ends_the_fork_server() -> None:
+    limits = Limits("crawl", "a small piece", 60, 1000, "crawl_timeout", "crawl_memory_mb")
+    run_bounded(bounded_targets.hold_memory, (1,), limits)
+    assert fork_servers()
+    bounded.stop()
+    assert fork_servers() == []
+    # The next piece of work starts a new one.
+    assert run_bounded(bounded_targets.hold_memory, (1,), limits)[0] == 1024 * 1024
