@@ -23,6 +23,7 @@ import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -74,6 +75,8 @@ def _watch_parent() -> None:
 
 
 def _child(send: Connection, cwd: str, stage: str, target: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    # Ctrl-C reaches the whole process group: the parent decides, and stops the child itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, name="parent-watch", daemon=True).start()
     os.chdir(cwd)  # the fork server's folder is the one it started in, not the caller's
     try:
