@@ -41,7 +41,13 @@ PRELOAD = ["emulators.glue_jobs"]
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(PRELOAD)
 _ACTIVE: set[Any] = set()  # children running now, ended by stop()
+_STOPPED: set[Any] = set()  # children stop() ended: their work did not fail, it was cut short
 _ACTIVE_LOCK = threading.Lock()
+
+
+class Stopped(Exception):
+    """The stack stopped while the work ran: not a failure of the work, so no record is
+    written and the run stays unfinished (the next start's reconcile sends it again)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,8 @@ def _child(send: Connection, cwd: str, stage: str, target: Callable[..., Any], a
 def run_bounded(target: Callable[..., Any], args: tuple[Any, ...], limits: Limits) -> tuple[Any, Usage]:
     """``target(*args)`` in a child process; its result and what it used. Raises LimitExceeded
     when the child goes over ``limits`` (it is killed at once), StageError with the child's
-    message when ``target`` raised, or when the child died without an answer. ``target`` and
+    message when ``target`` raised, or when the child died without an answer, and Stopped when
+    ``stop()`` ended it. ``target`` and
     ``args`` must pickle (a module-level function, plain values)."""
     receive, send = _CONTEXT.Pipe(duplex=False)
     child = _CONTEXT.Process(target=_child, args=(send, os.getcwd(), limits.stage, target, args), daemon=True)
@@ -140,7 +147,11 @@ def run_bounded(target: Callable[..., Any], args: tuple[Any, ...], limits: Limit
         receive.close()
         with _ACTIVE_LOCK:
             _ACTIVE.discard(child)
+            stopped = child in _STOPPED
+            _STOPPED.discard(child)
     usage = Usage(round(time.monotonic() - started, 3), watch.peak_mb)
+    if stopped:
+        raise Stopped(f"{limits.what} was ended: the stack is stopping")
     if outcome is None:
         ended = f"{limits.what} ended without an answer (exit code {child.exitcode})"
         raise StageError(ended, retryable=True)
@@ -156,6 +167,7 @@ def stop() -> None:
     stopping its fork server, ``ForkServer._stop``."""
     with _ACTIVE_LOCK:
         for child in list(_ACTIVE):
+            _STOPPED.add(child)
             with contextlib.suppress(OSError, ValueError):
                 child.kill()
                 child.join(5)

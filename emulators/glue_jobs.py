@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from emulators.bounded import Limits, run_bounded
+from emulators.bounded import Limits, Stopped, run_bounded
 from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.catalog.crawler import crawl_dataset
@@ -136,6 +136,8 @@ def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work
                 _crawl_child, (settings, dataset, work_dir, mirror.listed), crawl_limits(settings, dataset)
             )
             crawl = {"status": "ok", **record, "peak_memory_mb": usage.peak_mb}
+        except Stopped:
+            raise  # no record: the run stays unfinished, for the next start
         except Exception as exc:
             crawl = _failure("crawl", exc)
         crawl.update(started_at=watch.started_at, seconds=watch.seconds(), batch=len(run_ids))
@@ -155,6 +157,8 @@ def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work
                 transform_limits(settings, list(crawled)),
             )
             transform["peak_memory_mb"] = usage.peak_mb
+        except Stopped:
+            raise
         except Exception as exc:
             failed = _failure("transform", exc)
             transform = {
@@ -256,6 +260,11 @@ class GlueScheduler:
             try:
                 with self._slots:
                     after_preprocess_batch(self.clients, results, self.work_dir)
+            except Stopped as exc:
+                log.info("%s; its %d file(s) are sent again on the next start", exc, len(results))
+                with self._lock:
+                    self._held.pop(dataset, None)
+                return
             except Exception:  # the emulator went away; the stack restarts it and reconciles
                 log.exception("crawl and transform failed for %d file(s) of %s", len(results), dataset)
             with self._lock:

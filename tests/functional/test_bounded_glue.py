@@ -198,3 +198,25 @@ def test_stopping_ends_the_fork_server() -> None:
     assert fork_servers() == []
     # The next piece of work starts a new one.
     assert run_bounded(bounded_targets.hold_memory, (1,), limits)[0] == 1024 * 1024
+
+
+def test_work_ended_by_a_stopping_stack_writes_no_record_and_is_sent_again(
+    clients: Clients, tmp_path: Path
+) -> None:
+    settings = replace(clients.settings, crawl_timeout=120)
+    clients = Clients(settings)
+    queue = provision(clients)
+    wide = preprocessed(clients, "wide/w.csv", wide_csv(WIDE_COLUMNS))
+    (thread,) = GlueScheduler(clients, tmp_path / "work").dispatch([wide])
+    deadline = time.monotonic() + 60
+    while len(fork_servers()) < 2:  # the fork server and the crawl's child, forked from it
+        assert time.monotonic() < deadline, "the crawl's child did not start"
+        time.sleep(0.05)  # watching another process; bounded by the deadline
+
+    bounded.stop()  # what the stack does as it stops
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+
+    assert record(clients, wide["run_id"], "crawl") is None
+    clients.sqs.purge_queue(QueueUrl=queue.url)
+    assert reconcile(clients, queue.url) == ["wide/w.csv"]
