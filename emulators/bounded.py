@@ -99,8 +99,8 @@ def run_bounded(target: Callable[..., Any], args: tuple[Any, ...], limits: Limit
     """``target(*args)`` in a child process; its result and what it used. Raises LimitExceeded
     when the child goes over ``limits`` (it is killed at once), StageError with the child's
     message when ``target`` raised, or when the child died without an answer, and Stopped when
-    ``stop()`` ended it. ``target`` and
-    ``args`` must pickle (a module-level function, plain values)."""
+    ``stop()`` ended it. ``target`` and ``args`` must pickle (a module-level function, plain
+    values)."""
     receive, send = _CONTEXT.Pipe(duplex=False)
     child = _CONTEXT.Process(target=_child, args=(send, os.getcwd(), limits.stage, target, args), daemon=True)
     started = time.monotonic()
