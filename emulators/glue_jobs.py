@@ -15,16 +15,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pipeline import runs
+from emulators.bounded import Limits, Stopped, run_bounded
+from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.catalog.crawler import crawl_dataset
-from pipeline.errors import CsvpipeError, failure_text
+from pipeline.errors import CsvpipeError, LimitExceeded, failure_text
+from pipeline.settings import Settings
 from pipeline.storage import Mirror
 from pipeline.transform.dag import downstream_of, reading
 from pipeline.transform.job import load_plan, run_steps
@@ -36,6 +39,7 @@ log = logging.getLogger("csvpipe.glue")
 BATCH_WINDOW_SECONDS = 5.0
 MORE_COMING_RECHECK = 0.05
 RECORD_WRITERS = 4  # PUTs of a batch's run records at once
+_TRANSFORMS = threading.Lock()
 
 
 def _stage_error(stage: str, exc: Exception) -> str:
@@ -60,26 +64,82 @@ def after_preprocess(clients: Clients, result: dict[str, Any], work_dir: Path) -
     after_preprocess_batch(clients, [result], work_dir)
 
 
+def crawl_limits(settings: Settings, dataset: str) -> Limits:
+    return Limits(
+        "crawl",
+        f"the crawl of dataset {dataset!r}",
+        settings.crawl_timeout,
+        settings.crawl_memory_mb,
+        "crawl_timeout",
+        "crawl_memory_mb",
+    )
+
+
+def transform_limits(settings: Settings, datasets: list[str]) -> Limits:
+    return Limits(
+        "transform",
+        f"the transforms after dataset(s) {', '.join(datasets)}",
+        settings.transform_timeout,
+        settings.transform_memory_mb,
+        "transform_timeout",
+        "transform_memory_mb",
+    )
+
+
+def _crawl_child(
+    settings: Settings, dataset: str, work_dir: Path, listed: dict[tuple[str, str], list[Path]]
+) -> dict[str, Any]:
+    """A dataset's crawl, in the child process run_bounded starts."""
+    clients = Clients(settings)
+    mirror = Mirror(clients.s3, work_dir, listed)
+    return crawl_dataset(dataset, settings, clients.s3, clients.glue, work_dir, mirror)
+
+
+def _transform_child(
+    settings: Settings, datasets: list[str], work_dir: Path, listed: dict[tuple[str, str], list[Path]]
+) -> dict[str, Any]:
+    """The transforms reading ``datasets`` (and those downstream), in a child process."""
+    clients = Clients(settings)
+    steps, references = load_plan(settings)
+    chosen = downstream_of(steps, [s.name for d in datasets for s in reading(steps, d)])
+    mirror = Mirror(clients.s3, work_dir, listed)
+    return run_steps(chosen, settings, clients.s3, clients.glue, work_dir, references, mirror)
+
+
+def _failure(stage: str, exc: Exception) -> dict[str, Any]:
+    """The failed record's fields; a limit names the setting that would let the run through."""
+    failed: dict[str, Any] = {"status": "failed", "error": _stage_error(stage, exc)}
+    if isinstance(exc, LimitExceeded):
+        failed.update(limit=exc.setting, peak_memory_mb=exc.peak_mb)
+    return failed
+
+
 def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work_dir: Path) -> None:
     """Crawl each dataset of the successful ``results`` once, then run the transforms reading
-    the datasets that crawled once; write every run's crawl and transform records."""
+    the datasets that crawled once; write every run's crawl and transform records. Each crawl,
+    and the transforms, run in a child process within their limits (``crawl_timeout``,
+    ``crawl_memory_mb``, ``transform_timeout``, ``transform_memory_mb``): over one, that work
+    fails, with the reason in its records, and the rest goes on."""
     settings, bucket = clients.settings, clients.settings.processed_bucket
     by_dataset: dict[str, list[str]] = {}
     for result in results:
         if result.get("status") == "ok":
             by_dataset.setdefault(result["dataset"], []).append(result["run_id"])
     crawled: dict[str, list[str]] = {}
-    # One listing of each dataset for the pass: its crawl and its transforms read the same files.
+    # One listing of each dataset for the pass, here: its crawl and its transforms read the same files.
     mirror = Mirror(clients.s3, work_dir)
     for dataset, run_ids in by_dataset.items():
         watch = runs.Stopwatch()
         try:
-            crawl = {
-                "status": "ok",
-                **crawl_dataset(dataset, settings, clients.s3, clients.glue, work_dir, mirror),
-            }
+            mirror.prefix(bucket, layout.dataset_prefix(dataset))
+            record, usage = run_bounded(
+                _crawl_child, (settings, dataset, work_dir, mirror.listed), crawl_limits(settings, dataset)
+            )
+            crawl = {"status": "ok", **record, "peak_memory_mb": usage.peak_mb}
+        except Stopped:
+            raise  # no record: the run stays unfinished, for the next start
         except Exception as exc:
-            crawl = {"status": "failed", "error": _stage_error("crawl", exc)}
+            crawl = _failure("crawl", exc)
         crawl.update(started_at=watch.started_at, seconds=watch.seconds(), batch=len(run_ids))
         _write_records(clients, bucket, run_ids, "crawl", crawl)
         if crawl["status"] == "ok":
@@ -87,19 +147,28 @@ def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work
     if not crawled:
         return
 
-    watch = runs.Stopwatch()
-    try:
-        steps, references = load_plan(settings)
-        chosen = downstream_of(steps, [s.name for d in crawled for s in reading(steps, d)])
-        transform = run_steps(chosen, settings, clients.s3, clients.glue, work_dir, references, mirror)
-    except Exception as exc:
-        transform = {
-            "status": "failed",
-            "outputs": [],
-            "skipped": [],
-            "errors": [{"error": _stage_error("transform", exc)}],
-        }
-    transform.update(started_at=watch.started_at, seconds=watch.seconds())
+    # Passes of different datasets may share outputs: their transforms take turns.
+    with _TRANSFORMS:
+        watch = runs.Stopwatch()
+        try:
+            transform, usage = run_bounded(
+                _transform_child,
+                (settings, list(crawled), work_dir, mirror.listed),
+                transform_limits(settings, list(crawled)),
+            )
+            transform["peak_memory_mb"] = usage.peak_mb
+        except Stopped:
+            raise
+        except Exception as exc:
+            failed = _failure("transform", exc)
+            transform = {
+                "status": "failed",
+                "outputs": [],
+                "skipped": [],
+                "errors": [{"error": failed.pop("error")}],
+                **failed,
+            }
+        transform.update(started_at=watch.started_at, seconds=watch.seconds())
     _write_records(
         clients, bucket, [run for run_ids in crawled.values() for run in run_ids], "transform", transform
     )
@@ -112,7 +181,12 @@ class GlueScheduler:
     does, a batch waits for them, up to ``window`` seconds after its first result: files dropped
     together are then crawled and transformed together, a few times, instead of once for every
     few files while the Lambda still works through the rest (each pass reads the whole dataset).
-    A file alone, with nothing else in flight, goes through at once."""
+    A file alone, with nothing else in flight, goes through at once.
+
+    Each dataset of a batch gets a pass of its own, up to ``concurrency`` (``glue_concurrency``)
+    at once: a dataset whose crawl is slow or stuck (until its limit stops it) holds one of them,
+    not every other dataset. A dataset has one pass at a time; results arriving meanwhile wait
+    for it and then go through together."""
 
     def __init__(
         self,
@@ -121,10 +195,15 @@ class GlueScheduler:
         max_batch: int = 1000,
         more_coming: Callable[[], bool] = lambda: False,
         window: float = BATCH_WINDOW_SECONDS,
+        concurrency: int | None = None,
     ) -> None:
         self.clients, self.work_dir, self.max_batch = clients, work_dir, max_batch
         self.more_coming, self.window = more_coming, window
+        # Daemon threads, each taking a slot for a pass: a stack that stops does not wait for one.
+        self._slots = threading.Semaphore(concurrency or clients.settings.glue_concurrency)
         self.pending: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._held: dict[str, list[dict[str, Any]]] = {}  # dataset in a pass -> results waiting for it
 
     def submit(self, result: dict[str, Any]) -> None:
         self.pending.put(result)
@@ -154,12 +233,47 @@ class GlueScheduler:
                 batch.append(self.pending.get(timeout=min(remaining, MORE_COMING_RECHECK)))
         return batch
 
+    def dispatch(self, batch: list[dict[str, Any]]) -> list[threading.Thread]:
+        """Start a pass for each dataset of ``batch``, or hold its results for the pass it has;
+        the threads started."""
+        started = []
+        by_dataset: dict[str, list[dict[str, Any]]] = {}
+        for result in batch:
+            if result.get("status") == "ok":  # the others have nothing to crawl
+                by_dataset.setdefault(result["dataset"], []).append(result)
+        for dataset, results in by_dataset.items():
+            with self._lock:
+                if dataset in self._held:
+                    self._held[dataset] += results
+                    continue
+                self._held[dataset] = []
+            thread = threading.Thread(
+                target=self._passes, args=(dataset, results), name=f"glue-{dataset}", daemon=True
+            )
+            thread.start()
+            started.append(thread)
+        return started
+
+    def _passes(self, dataset: str, results: list[dict[str, Any]]) -> None:
+        """Passes over ``dataset`` until no result waits for it."""
+        while results:
+            try:
+                with self._slots:
+                    after_preprocess_batch(self.clients, results, self.work_dir)
+            except Stopped as exc:
+                log.info("%s; its %d file(s) are sent again on the next start", exc, len(results))
+                with self._lock:
+                    self._held.pop(dataset, None)
+                return
+            except Exception:  # the emulator went away; the stack restarts it and reconciles
+                log.exception("crawl and transform failed for %d file(s) of %s", len(results), dataset)
+            with self._lock:
+                results = self._held.pop(dataset)
+                if results:
+                    self._held[dataset] = []
+
     def run(self, should_stop: Callable[[], bool]) -> None:
         while not should_stop():
             batch = self.next_batch(should_stop)
-            if not batch:
-                continue
-            try:
-                after_preprocess_batch(self.clients, batch, self.work_dir)
-            except Exception:  # the emulator went away; the stack restarts it and reconciles
-                log.exception("crawl and transform failed for a batch of %d file(s)", len(batch))
+            if batch:
+                self.dispatch(batch)

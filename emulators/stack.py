@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from emulators import leftovers, persistence
+from emulators import bounded, leftovers, persistence
 from emulators.aws_emulator import AwsEmulator, is_ready, port_in_use
 from emulators.event_source import EventSource
 from emulators.glue_jobs import GlueScheduler
@@ -246,6 +246,7 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
         if poller:
             poller.join(timeout=10)
         emulator.stop()
+        bounded.stop()  # the Glue stand-in's fork server and any crawl or transform still running
         state_path(settings).unlink(missing_ok=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -7,7 +7,8 @@
     └── StageError               a pipeline stage failed
         ├── PreprocessError      the Lambda stage (see pipeline.preprocess)
         ├── CatalogError         the crawler stage (see pipeline.catalog)
-        └── TransformError       the SQL job stage (see pipeline.transform)
+        ├── TransformError       the SQL job stage (see pipeline.transform)
+        └── LimitExceeded        a crawl or transform went over its time or memory limit
 
 ``retryable`` says whether trying the same work again may succeed (a transient fault) or not
 (a user mistake, a bad file): retry logic is one decision on that flag, not many.
@@ -53,6 +54,16 @@ class CatalogError(StageError):
 
 class TransformError(StageError):
     """A SQL transform could not run or publish its output."""
+
+
+class LimitExceeded(StageError):
+    """A crawl or transform was stopped at its time or memory limit (terminal: the same files
+    would go over it again). ``setting``: the setting to raise, named in the run record;
+    ``peak_mb``: the peak memory measured until it was stopped (None: not measured)."""
+
+    def __init__(self, message: str, *, setting: str, peak_mb: int | None = None) -> None:
+        super().__init__(message, retryable=False)
+        self.setting, self.peak_mb = setting, peak_mb
 
 
 def failure_text(stage: str, exc: BaseException) -> str:

@@ -49,6 +49,16 @@ class Settings:
     crawler_schema_change: str = "update"
     crawler_mode: str = "csvpipe"
     job_memory_mb: int = 2048
+    # Bounded work in the Glue stand-in (emulators.bounded): each dataset's crawl, and each pass of
+    # transforms, runs in a child process stopped past these seconds or this resident memory (MiB),
+    # failing its own run with the reason; ``glue_concurrency`` datasets are crawled at once, so one
+    # stuck dataset does not hold the others. The transform's memory bounds the whole process: it
+    # must exceed ``job_memory_mb``, DuckDB's own limit inside it.
+    crawl_timeout: int = 300
+    crawl_memory_mb: int = 1024
+    transform_timeout: int = 600
+    transform_memory_mb: int = 3072
+    glue_concurrency: int = 2
     # Text cells of final CSVs that start with = + - @ (a formula to a spreadsheet or BI tool)
     # get a leading ' so they are shown, not run. Parquet outputs keep the values as they are.
     csv_formula_guard: bool = True
@@ -273,11 +283,22 @@ def load_settings(
         "watch_poll_ms",
         "persist_interval_ms",
         "lambda_concurrency",
+        "crawl_timeout",
+        "crawl_memory_mb",
+        "transform_timeout",
+        "transform_memory_mb",
+        "glue_concurrency",
         "emulator_port",
         "dashboard_port",
     ):
         if values[name] <= 0:
             raise ConfigError(f"setting {name!r} ({sources[name]}) must be positive")
+    if values["transform_memory_mb"] <= values["job_memory_mb"]:
+        raise ConfigError(
+            f"setting 'transform_memory_mb' ({values['transform_memory_mb']}, "
+            f"{sources['transform_memory_mb']}) must be above job_memory_mb ({values['job_memory_mb']}): "
+            "it bounds the whole transform process, DuckDB's limit included"
+        )
     return Settings(**values, sources=sources)
 
 

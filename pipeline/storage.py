@@ -137,9 +137,16 @@ class Mirror:
     over a dataset of N files paid for (1 + transforms) listings of N objects. The transforms of a
     pass also read the objects the crawl's listing named, not ones that landed after it."""
 
-    def __init__(self, s3: Any, root: Path) -> None:
+    def __init__(self, s3: Any, root: Path, listed: dict[tuple[str, str], list[Path]] | None = None) -> None:
         self.s3, self.root = s3, root
-        self._listed: dict[tuple[str, str], list[Path]] = {}
+        # ``listed``: another pass's listings (a child process of the Glue stand-in takes its
+        # parent's, so the pass still lists each prefix once).
+        self._listed: dict[tuple[str, str], list[Path]] = dict(listed or {})
+
+    @property
+    def listed(self) -> dict[tuple[str, str], list[Path]]:
+        """The listings of this pass so far, to hand to a child process's Mirror."""
+        return dict(self._listed)
 
     def prefix(self, bucket: str, prefix: str) -> list[Path]:
         """Local copies of the objects under ``prefix``, as its first listing in this pass found them."""

@@ -423,9 +423,11 @@ def merge_files(files: Sequence[FileSchema], mode: Mode, quoted: bool) -> TableS
         )
     record_count = sum(max(schema.total_rows - (1 if header else 0), 0) for schema in files)
     data_rows = {schema.key: max(schema.total_rows - (1 if header else 0), 0) for schema in files}
+    # Sets, not the name tuples: a file of N columns made this N² (a 1,000,000-column file: hours).
+    names = [(schema.key, frozenset(schema.names)) for schema in files]
     columns = []
     for name, profile in order.items():
-        missing = sum(data_rows[schema.key] for schema in files if name not in schema.names)
+        missing = sum(data_rows[key] for key, present in names if name not in present)
         merged = profile.with_nulls(missing) if missing else profile
         kind = "string" if mode == "glue-compatible" and quoted else column_type(merged, mode)
         columns.append(InferredColumn(name, kind, merged.nullable, merged))

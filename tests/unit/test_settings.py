@@ -329,6 +329,36 @@ def test_numbers_must_be_positive(tmp_path: Path, name: str, raw: str) -> None:
     assert assert_one_line(info.value) == f"setting {name!r} (env {env_var(name)}) must be positive"
 
 
+GLUE_LIMITS = (
+    "crawl_timeout",
+    "crawl_memory_mb",
+    "transform_timeout",
+    "transform_memory_mb",
+    "glue_concurrency",
+)
+
+
+@pytest.mark.parametrize("name", GLUE_LIMITS)
+def test_the_glue_stand_ins_limits_must_be_positive(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={env_var(name): "0"}, config_path=write_toml(tmp_path, ""))
+    assert assert_one_line(info.value) == f"setting {name!r} (env {env_var(name)}) must be positive"
+
+
+def test_the_transform_memory_must_be_above_duckdbs_limit(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(
+            overrides={"job_memory_mb": "2048", "transform_memory_mb": "2048"},
+            environ={},
+            config_path=write_toml(tmp_path, ""),
+        )
+    message = assert_one_line(info.value)
+    assert message.startswith("setting 'transform_memory_mb' (2048, --set transform_memory_mb) must be above")
+    assert "job_memory_mb (2048)" in message
+    defaults = load_settings(environ={}, config_path=write_toml(tmp_path, ""))
+    assert [getattr(defaults, name) for name in GLUE_LIMITS] == [300, 1024, 600, 3072, 2]
+
+
 # --- describe() -------------------------------------------------------------------------------
 
 
