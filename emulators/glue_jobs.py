@@ -8,6 +8,16 @@ from all of them, so doing both once for every file costs O(files²) when many a
 still has in flight (for up to a few seconds), and handles it in one pass: one crawl per dataset,
 one run of each affected transform, the records written for every run of the batch. One file
 alone still goes through at once.
+
+Why resuming: what waits here is in this process's memory, while the event that brought it was
+deleted from the queue once the Lambda succeeded. A ``kill -9`` of the stack, or of its emulator
+in the middle of a batch, dropped that work: the files were preprocessed and never crawled or
+transformed, their runs unfinished for good (and the final outputs stale, when no later file
+came). ``GlueScheduler.resume`` finds such runs from their run records (a successful preprocess
+record, no transform record, no failed crawl) and submits them again; the stack calls it when it
+starts and after it restarted its emulator. A crawl or transform that failed because the
+endpoint went away is not recorded as the run's failure (it would end the run): the batch fails,
+and is resumed.
 """
 
 from __future__ import annotations
@@ -21,7 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pipeline import runs
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.catalog.crawler import crawl_dataset
 from pipeline.errors import CsvpipeError, failure_text
@@ -46,6 +58,24 @@ def _stage_error(stage: str, exc: Exception) -> str:
     return failure_text(stage, exc)
 
 
+def endpoint_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is the endpoint's fault, not the data's: no
+    connection, a connection cut, a timeout, a 5xx answer. Such a failure says nothing about the
+    run; the same work succeeds once the endpoint is back."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, BotoCoreError) and not isinstance(current, ParamValidationError):
+            return True
+        if isinstance(current, ClientError):
+            status = int(current.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if status >= 500:
+                return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _write_records(
     clients: Clients, bucket: str, run_ids: list[str], stage: str, record: dict[str, Any]
 ) -> None:
@@ -67,7 +97,9 @@ def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work
     by_dataset: dict[str, list[str]] = {}
     for result in results:
         if result.get("status") == "ok":
-            by_dataset.setdefault(result["dataset"], []).append(result["run_id"])
+            run_ids = by_dataset.setdefault(result["dataset"], [])
+            if result["run_id"] not in run_ids:  # submitted twice: by the event source and a resume
+                run_ids.append(result["run_id"])
     crawled: dict[str, list[str]] = {}
     # One listing of each dataset for the pass: its crawl and its transforms read the same files.
     mirror = Mirror(clients.s3, work_dir)
@@ -79,6 +111,8 @@ def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work
                 **crawl_dataset(dataset, settings, clients.s3, clients.glue, work_dir, mirror),
             }
         except Exception as exc:
+            if endpoint_fault(exc):
+                raise  # not the run's failure: the batch is resumed once the endpoint is back
             crawl = {"status": "failed", "error": _stage_error("crawl", exc)}
         crawl.update(started_at=watch.started_at, seconds=watch.seconds(), batch=len(run_ids))
         _write_records(clients, bucket, run_ids, "crawl", crawl)
@@ -93,6 +127,8 @@ def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work
         chosen = downstream_of(steps, [s.name for d in crawled for s in reading(steps, d)])
         transform = run_steps(chosen, settings, clients.s3, clients.glue, work_dir, references, mirror)
     except Exception as exc:
+        if endpoint_fault(exc):
+            raise  # as for the crawl
         transform = {
             "status": "failed",
             "outputs": [],
@@ -129,6 +165,14 @@ class GlueScheduler:
     def submit(self, result: dict[str, Any]) -> None:
         self.pending.put(result)
 
+    def resume(self) -> int:
+        """Submit again the runs that were preprocessed and never crawled and transformed (see
+        the module's docstring); how many."""
+        results = unfinished_runs(self.clients)
+        for result in results:
+            self.submit(result)
+        return len(results)
+
     def next_batch(self, should_stop: Callable[[], bool]) -> list[dict[str, Any]]:
         """The next batch: what is pending, and what arrives while ``more_coming()``, up to
         ``window`` seconds after the first result; empty when nothing came within 0.2 s."""
@@ -163,3 +207,29 @@ class GlueScheduler:
                 after_preprocess_batch(self.clients, batch, self.work_dir)
             except Exception:  # the emulator went away; the stack restarts it and reconciles
                 log.exception("crawl and transform failed for a batch of %d file(s)", len(batch))
+
+
+def unfinished_runs(clients: Clients) -> list[dict[str, Any]]:
+    """The preprocess results (as the Lambda returned them) of the runs whose Glue work never
+    finished: a successful preprocess record, no transform record, and no failed crawl (a crawl
+    that failed on the data would fail again). One listing of the run records, and a GET of the
+    records of those runs only."""
+    s3, bucket = clients.s3, clients.settings.processed_bucket
+    stages: dict[str, set[str]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=layout.RUNS_PREFIX):
+        for obj in page.get("Contents", []):
+            run, _, name = obj["Key"].removeprefix(layout.RUNS_PREFIX).partition("/")
+            if name.endswith(".json") and "/" not in name:
+                stages.setdefault(run, set()).add(name.removesuffix(".json"))
+    results = []
+    for run, found in sorted(stages.items()):
+        if "preprocess" not in found or "transform" in found:
+            continue
+        if "crawl" in found:
+            crawl = runs.read_stage_record(s3, bucket, run, "crawl")
+            if crawl is None or crawl.get("status") != "ok":
+                continue
+        record = runs.read_stage_record(s3, bucket, run, "preprocess")
+        if record is not None and record.get("status") == "ok" and record.get("dataset"):
+            results.append({"run_id": run, **record})
+    return results

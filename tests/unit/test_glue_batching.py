@@ -6,8 +6,18 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from emulators.glue_jobs import GlueScheduler
+import pytest
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+
+from emulators.glue_jobs import GlueScheduler, endpoint_fault
 from pipeline.aws import Clients
+from pipeline.errors import StackError, UserInputError
 from pipeline.settings import load_settings
 
 
@@ -65,3 +75,39 @@ def test_stopping_ends_the_wait(tmp_path: Path) -> None:
     glue = scheduler(tmp_path, window=30, more_coming=lambda: True)
     glue.submit({"run_id": "a"})
     assert ids(glue.next_batch(lambda: True)) == ["a"]
+
+
+def _raised_from(cause: BaseException, wrapper: Exception) -> Exception:
+    try:
+        try:
+            raise cause
+        except BaseException:
+            raise wrapper from None  # as the crawler does: the cause stays in __context__
+    except Exception as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "fault"),
+    [
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), True),
+        (ConnectionClosedError(endpoint_url="http://127.0.0.1:1"), True),
+        (ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), True),
+        (
+            ClientError(
+                {"Error": {"Code": "InternalError"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "Get"
+            ),
+            True,
+        ),
+        (_raised_from(EndpointConnectionError(endpoint_url="x"), StackError("cannot reach x")), True),
+        (
+            ClientError({"Error": {"Code": "NoSuchKey"}, "ResponseMetadata": {"HTTPStatusCode": 404}}, "Get"),
+            False,
+        ),
+        (ParamValidationError(report="bad"), False),
+        (UserInputError("things/a.csv: no header"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_only_the_endpoints_faults_are_not_a_runs_failure(exc: Exception, fault: bool) -> None:
+    assert endpoint_fault(exc) is fault
