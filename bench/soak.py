@@ -18,10 +18,12 @@ failure reproduces as far as timing allows):
 
 The next kill waits until the stack answers again. The dataset has no preprocessing rules; the
 transform ``crash_counts`` counts rows and distinct ids per category. Lost: a file not in the raw
-bucket, not processed (no successful preprocess record with its row count) or not moved to
-``.done/``. Duplicated: an object in the raw bucket that was not dropped, or a row counted more
-than once in the final output. The exit code is 1 when anything was lost or duplicated, or the
-final output differs from the count made here.
+bucket, not processed (no successful preprocess record with its row count, no processed object)
+or not moved to ``.done/``. Duplicated: an object in the raw or processed bucket, or in
+``.done/``, that no dropped file accounts for, more preprocess run records than raw objects, or
+a row counted more than once in the final output. Unfinished: a run processed and never
+transformed. The exit code is 1 when anything was lost, duplicated or unfinished, or the final
+output differs from the count made here.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not self.lost and not self.duplicated and self.final == self.expected
+        return not (self.lost or self.duplicated or self.unfinished) and self.final == self.expected
 
     def lines(self) -> list[str]:
         kinds = ", ".join(f"{kind} {self.kills[kind]}" for kind in KINDS)
@@ -279,6 +281,14 @@ class Soak:
                 return False
         return True
 
+    def _keys(self, bucket: str, prefix: str) -> set[str]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        return {
+            obj["Key"]
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
+        }
+
     def record(self, key: str, stage: str) -> dict[str, Any] | None:
         try:
             etag = self.s3.head_object(Bucket=self.settings.raw_bucket, Key=key)["ETag"]
@@ -310,12 +320,7 @@ class Soak:
         report = self.report
         report.files, report.rows = len(self.written), sum(self.written.values())
         report.expected, report.final = self.expected_counts(), self.final_counts()
-        paginator = self.s3.get_paginator("list_objects_v2")
-        raw = {
-            obj["Key"]
-            for page in paginator.paginate(Bucket=self.settings.raw_bucket)
-            for obj in page.get("Contents", [])
-        }
+        raw = self._keys(self.settings.raw_bucket, "")
         done_dir = self.home / "data" / "inbox" / ".done"
         done = {p.relative_to(done_dir).as_posix() for p in done_dir.rglob("*.csv")}
         for key, rows in sorted(self.written.items()):
@@ -331,9 +336,23 @@ class Soak:
                 report.unfinished.append(f"{key}: no transform record")
             if key not in done:
                 report.lost.append(f"{key}: not moved to .done/")
+        processed = self._keys(self.settings.processed_bucket, f"{DATASET}/")
+        wanted = {layout.processed_key(key) for key in self.written}
+        report.lost += [f"{key}: not in the processed bucket" for key in sorted(wanted - processed)]
+        report.duplicated += [
+            f"{key}: in the processed bucket, no file of it" for key in sorted(processed - wanted)
+        ]
+        preprocessed = {
+            key.split("/")[1]
+            for key in self._keys(self.settings.processed_bucket, layout.RUNS_PREFIX)
+            if key.endswith("/preprocess.json")
+        }
+        if len(preprocessed) > len(raw):
+            report.duplicated.append(f"{len(preprocessed)} preprocess run records for {len(raw)} raw objects")
         report.duplicated += [
             f"{key}: in the raw bucket, never dropped" for key in sorted(raw - set(self.written))
         ]
+        report.duplicated += [f"{key}: in .done/ twice" for key in sorted(done - set(self.written))]
         for category, (rows, ids) in (report.final or {}).items():
             if rows > ids:
                 report.duplicated.append(f"{category}: {rows - ids} row(s) counted twice in {OUTPUT}")
