@@ -17,7 +17,8 @@ came). ``GlueScheduler.resume`` finds such runs from their run records (a succes
 record, no transform record, no failed crawl) and submits them again; the stack calls it when it
 starts and after it restarted its emulator. A crawl or transform that failed because the
 endpoint went away is not recorded as the run's failure (it would end the run): the batch fails,
-and is resumed.
+is submitted again after a pause (three tries in all), and past that is resumed at the next
+restart.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ log = logging.getLogger("csvpipe.glue")
 BATCH_WINDOW_SECONDS = 5.0
 MORE_COMING_RECHECK = 0.05
 RECORD_WRITERS = 4  # PUTs of a batch's run records at once
+# A batch the endpoint failed is tried again after a pause, BATCH_TRIES times in all.
+BATCH_TRIES, RETRY_PAUSE_SECONDS = 3, 2.0
+ATTEMPT = "glue_attempt"  # the try a resubmitted result is on
 
 
 def _stage_error(stage: str, exc: Exception) -> str:
@@ -205,8 +209,22 @@ class GlueScheduler:
                 continue
             try:
                 after_preprocess_batch(self.clients, batch, self.work_dir)
-            except Exception:  # the emulator went away; the stack restarts it and reconciles
+            except Exception as exc:
                 log.exception("crawl and transform failed for a batch of %d file(s)", len(batch))
+                if endpoint_fault(exc):
+                    self.retry(batch, should_stop)
+
+    def retry(self, batch: list[dict[str, Any]], should_stop: Callable[[], bool]) -> int:
+        """Submit again, after a pause, a batch the endpoint failed (a 5xx, a cut connection), up
+        to ``BATCH_TRIES`` times in all; past that its runs wait for the next start or emulator
+        restart, which resumes them. How many were submitted."""
+        again = [{**r, ATTEMPT: r.get(ATTEMPT, 1) + 1} for r in batch if r.get(ATTEMPT, 1) < BATCH_TRIES]
+        deadline = time.monotonic() + RETRY_PAUSE_SECONDS
+        while again and time.monotonic() < deadline and not should_stop():
+            time.sleep(0.1)  # the endpoint coming back; bounded by RETRY_PAUSE_SECONDS
+        for result in again:
+            self.submit(result)
+        return len(again)
 
 
 def unfinished_runs(clients: Clients) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@ flight, within the batch window. No emulator is reached: ``next_batch`` only tak
 
 from __future__ import annotations
 
+import socket
 import threading
 from pathlib import Path
 
@@ -111,3 +112,33 @@ def _raised_from(cause: BaseException, wrapper: Exception) -> Exception:
 )
 def test_only_the_endpoints_faults_are_not_a_runs_failure(exc: Exception, fault: bool) -> None:
     assert endpoint_fault(exc) is fault
+
+
+def test_a_batch_the_endpoint_failed_is_tried_again_a_bounded_number_of_times(tmp_path: Path) -> None:
+    glue = scheduler(tmp_path)
+    batch = [{"run_id": "a", "status": "ok", "dataset": "d"}]
+    for attempt in (2, 3):
+        assert glue.retry(batch, should_stop=lambda: True) == 1
+        batch = glue.next_batch(never)
+        assert ids(batch) == ["a"] and batch[0]["glue_attempt"] == attempt
+    assert glue.retry(batch, should_stop=lambda: True) == 0  # three tries in all
+    assert glue.next_batch(never) == []
+
+
+def test_a_batch_failing_on_an_unreachable_endpoint_is_submitted_again_not_recorded(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = load_settings(environ={"CSVPIPE_EMULATOR_PORT": str(port)}, config_path=None)
+    glue = GlueScheduler(Clients(settings), tmp_path)
+    glue.submit({"run_id": "a", "status": "ok", "dataset": "d"})
+
+    def submitted_again() -> bool:
+        return any("glue_attempt" in result for result in list(glue.pending.queue))
+
+    runner = threading.Thread(target=glue.run, args=(submitted_again,), daemon=True)
+    runner.start()
+    runner.join(timeout=120)
+    assert not runner.is_alive(), "the scheduler never submitted the batch again"
+    (again,) = glue.next_batch(never)
+    assert again["run_id"] == "a" and again["glue_attempt"] == 2
