@@ -17,7 +17,7 @@ from bench.soak import KINDS, run_soak
 
 pytestmark = pytest.mark.slow
 
-# Tunable: the defaults (three kills of each kind) took 67-72 s on a loaded 2-core machine.
+# Tunable: the defaults (three kills of each kind) took 55-72 s on a loaded 2-core machine.
 FILES = int(os.environ.get("CSVPIPE_CRASH_FILES", "200"))
 KILLS = int(os.environ.get("CSVPIPE_CRASH_KILLS", "9"))
 SEED = int(os.environ.get("CSVPIPE_CRASH_SEED", str(random.SystemRandom().randrange(1 << 31))))
