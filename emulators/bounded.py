@@ -32,6 +32,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from emulators.memory import MemoryWatch
+from pipeline.aws import endpoint_fault
 from pipeline.errors import CsvpipeError, LimitExceeded, StageError, failure_text
 
 log = logging.getLogger("csvpipe.bounded")
@@ -43,6 +44,14 @@ _CONTEXT.set_forkserver_preload(PRELOAD)
 _ACTIVE: set[Any] = set()  # children running now, ended by stop()
 _STOPPED: set[Any] = set()  # children stop() ended: their work did not fail, it was cut short
 _ACTIVE_LOCK = threading.Lock()
+
+
+class EndpointUnavailable(StageError):
+    """The child's work failed because the endpoint could not be reached or answered 5xx: the
+    endpoint's fault, not the run's (see pipeline.aws.endpoint_fault)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
 
 
 class Stopped(Exception):
@@ -90,7 +99,7 @@ def _child(send: Connection, cwd: str, stage: str, target: Callable[..., Any], a
     except Exception as exc:
         if not isinstance(exc, CsvpipeError):
             log.exception("bounded work failed unexpectedly")
-        outcome = ("error", failure_text(stage, exc), getattr(exc, "retryable", False))
+        outcome = ("error", failure_text(stage, exc), getattr(exc, "retryable", False), endpoint_fault(exc))
     send.send(outcome)
     send.close()
 
@@ -156,6 +165,8 @@ def run_bounded(target: Callable[..., Any], args: tuple[Any, ...], limits: Limit
         ended = f"{limits.what} ended without an answer (exit code {child.exitcode})"
         raise StageError(ended, retryable=True)
     if outcome[0] == "error":
+        if outcome[3]:
+            raise EndpointUnavailable(outcome[1])
         raise StageError(outcome[1], retryable=outcome[2])
     return outcome[1], usage
 

@@ -8,6 +8,17 @@ from all of them, so doing both once for every file costs O(files²) when many a
 still has in flight (for up to a few seconds), and handles it in one pass: one crawl per dataset,
 one run of each affected transform, the records written for every run of the batch. One file
 alone still goes through at once.
+
+Why resuming: what waits here is in this process's memory, while the event that brought it was
+deleted from the queue once the Lambda succeeded. A ``kill -9`` of the stack, or of its emulator
+in the middle of a batch, dropped that work: the files were preprocessed and never crawled or
+transformed, their runs unfinished for good (and the final outputs stale, when no later file
+came). ``GlueScheduler.resume`` finds such runs from their run records (a successful preprocess
+record, no transform record, no failed crawl) and submits them again; the stack calls it when it
+starts and after it restarted its emulator. A crawl or transform that failed because the
+endpoint went away is not recorded as the run's failure (it would end the run): the batch fails,
+is submitted again after a pause (three tries in all), and past that is resumed at the next
+restart.
 """
 
 from __future__ import annotations
@@ -22,9 +33,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from emulators.bounded import Limits, Stopped, run_bounded
+from emulators.bounded import EndpointUnavailable, Limits, Stopped, run_bounded
 from pipeline import layout, runs
-from pipeline.aws import Clients
+from pipeline.aws import Clients, endpoint_fault
 from pipeline.catalog.crawler import crawl_dataset
 from pipeline.errors import CsvpipeError, LimitExceeded, failure_text
 from pipeline.settings import Settings
@@ -40,6 +51,9 @@ BATCH_WINDOW_SECONDS = 5.0
 MORE_COMING_RECHECK = 0.05
 RECORD_WRITERS = 4  # PUTs of a batch's run records at once
 _TRANSFORMS = threading.Lock()
+# A batch the endpoint failed is tried again after a pause, BATCH_TRIES times in all.
+BATCH_TRIES, RETRY_PAUSE_SECONDS = 3, 2.0
+ATTEMPT = "glue_attempt"  # the try a resubmitted result is on
 
 
 def _stage_error(stage: str, exc: Exception) -> str:
@@ -106,6 +120,11 @@ def _transform_child(
     return run_steps(chosen, settings, clients.s3, clients.glue, work_dir, references, mirror)
 
 
+def _endpoints_fault(exc: BaseException) -> bool:
+    """Whether the endpoint, not the run, failed: here, or in the bounded child."""
+    return isinstance(exc, EndpointUnavailable) or endpoint_fault(exc)
+
+
 def _failure(stage: str, exc: Exception) -> dict[str, Any]:
     """The failed record's fields; a limit names the setting that would let the run through."""
     failed: dict[str, Any] = {"status": "failed", "error": _stage_error(stage, exc)}
@@ -124,7 +143,9 @@ def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work
     by_dataset: dict[str, list[str]] = {}
     for result in results:
         if result.get("status") == "ok":
-            by_dataset.setdefault(result["dataset"], []).append(result["run_id"])
+            run_ids = by_dataset.setdefault(result["dataset"], [])
+            if result["run_id"] not in run_ids:  # submitted twice: by the event source and a resume
+                run_ids.append(result["run_id"])
     crawled: dict[str, list[str]] = {}
     # One listing of each dataset for the pass, here: its crawl and its transforms read the same files.
     mirror = Mirror(clients.s3, work_dir)
@@ -139,6 +160,8 @@ def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work
         except Stopped:
             raise  # no record: the run stays unfinished, for the next start
         except Exception as exc:
+            if _endpoints_fault(exc):
+                raise  # not the run's failure: the batch is resumed once the endpoint is back
             crawl = _failure("crawl", exc)
         crawl.update(started_at=watch.started_at, seconds=watch.seconds(), batch=len(run_ids))
         _write_records(clients, bucket, run_ids, "crawl", crawl)
@@ -160,6 +183,8 @@ def after_preprocess_batch(clients: Clients, results: list[dict[str, Any]], work
         except Stopped:
             raise
         except Exception as exc:
+            if _endpoints_fault(exc):
+                raise  # as for the crawl
             failed = _failure("transform", exc)
             transform = {
                 "status": "failed",
@@ -204,9 +229,18 @@ class GlueScheduler:
         self.pending: queue.Queue[dict[str, Any]] = queue.Queue()
         self._lock = threading.Lock()
         self._held: dict[str, list[dict[str, Any]]] = {}  # dataset in a pass -> results waiting for it
+        self._stopping: Callable[[], bool] = lambda: False
 
     def submit(self, result: dict[str, Any]) -> None:
         self.pending.put(result)
+
+    def resume(self) -> int:
+        """Submit again the runs that were preprocessed and never crawled and transformed (see
+        the module's docstring); how many."""
+        results = unfinished_runs(self.clients)
+        for result in results:
+            self.submit(result)
+        return len(results)
 
     def next_batch(self, should_stop: Callable[[], bool]) -> list[dict[str, Any]]:
         """The next batch: what is pending, and what arrives while ``more_coming()``, up to
@@ -265,15 +299,56 @@ class GlueScheduler:
                 with self._lock:
                     self._held.pop(dataset, None)
                 return
-            except Exception:  # the emulator went away; the stack restarts it and reconciles
+            except Exception as exc:
                 log.exception("crawl and transform failed for %d file(s) of %s", len(results), dataset)
+                if _endpoints_fault(exc):  # the emulator went away: tried again, then resumed
+                    self.retry(results, self._stopping)
             with self._lock:
                 results = self._held.pop(dataset)
                 if results:
                     self._held[dataset] = []
 
     def run(self, should_stop: Callable[[], bool]) -> None:
+        self._stopping = should_stop
         while not should_stop():
             batch = self.next_batch(should_stop)
             if batch:
                 self.dispatch(batch)
+
+    def retry(self, batch: list[dict[str, Any]], should_stop: Callable[[], bool]) -> int:
+        """Submit again, after a pause, a batch the endpoint failed (a 5xx, a cut connection), up
+        to ``BATCH_TRIES`` times in all; past that its runs wait for the next start or emulator
+        restart, which resumes them. How many were submitted."""
+        again = [{**r, ATTEMPT: r.get(ATTEMPT, 1) + 1} for r in batch if r.get(ATTEMPT, 1) < BATCH_TRIES]
+        deadline = time.monotonic() + RETRY_PAUSE_SECONDS
+        while again and time.monotonic() < deadline and not should_stop():
+            time.sleep(0.1)  # the endpoint coming back; bounded by RETRY_PAUSE_SECONDS
+        for result in again:
+            self.submit(result)
+        return len(again)
+
+
+def unfinished_runs(clients: Clients) -> list[dict[str, Any]]:
+    """The preprocess results (as the Lambda returned them) of the runs whose Glue work never
+    finished: a successful preprocess record, no transform record, and no failed crawl (a crawl
+    that failed on the data would fail again). One listing of the run records, and a GET of the
+    records of those runs only."""
+    s3, bucket = clients.s3, clients.settings.processed_bucket
+    stages: dict[str, set[str]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=layout.RUNS_PREFIX):
+        for obj in page.get("Contents", []):
+            run, _, name = obj["Key"].removeprefix(layout.RUNS_PREFIX).partition("/")
+            if name.endswith(".json") and "/" not in name:
+                stages.setdefault(run, set()).add(name.removesuffix(".json"))
+    results = []
+    for run, found in sorted(stages.items()):
+        if "preprocess" not in found or "transform" in found:
+            continue
+        if "crawl" in found:
+            crawl = runs.read_stage_record(s3, bucket, run, "crawl")
+            if crawl is None or crawl.get("status") != "ok":
+                continue
+        record = runs.read_stage_record(s3, bucket, run, "preprocess")
+        if record is not None and record.get("status") == "ok" and record.get("dataset"):
+            results.append({"run_id": run, **record})
+    return results

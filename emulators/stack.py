@@ -212,6 +212,7 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
         _write_state(settings, state)
         if keeper:
             keeper.reconcile(queue.url)
+        _resume_in_background(glue)
         if on_ready:
             on_ready(state)
         restarts: list[float] = []
@@ -232,6 +233,7 @@ def serve(settings: Settings, on_ready: Callable[[dict[str, Any]], None] | None 
                     state["emulator_pid"] = emulator.process.pid if emulator.process else None
                     _write_state(settings, state)
                 keeper.reconcile(queue.url)
+                _resume_in_background(glue)
     finally:
         if dashboard is not None:
             dashboard.terminate()
@@ -283,6 +285,27 @@ class StateKeeper:
         self.migrated = False
         for key in persistence.reconcile(self.clients, queue_url):
             print(f"processing {key} again: it was in flight when the emulator stopped", flush=True)
+
+
+def _resume_in_background(glue: GlueScheduler) -> None:
+    """Crawl and transform again what a stopped stack or emulator left half done (see
+    emulators.glue_jobs), without holding up the start; a failure (the emulator gone again) is
+    logged, and the next restart resumes."""
+
+    def resume() -> None:
+        try:
+            count = glue.resume()
+        except Exception:
+            log.exception("could not look for unfinished runs; the next start looks again")
+            return
+        if count:
+            print(
+                f"crawling and transforming {count} file(s) again: they were preprocessed when "
+                "the stack or its emulator stopped, and never crawled and transformed",
+                flush=True,
+            )
+
+    threading.Thread(target=resume, name="glue-resume", daemon=True).start()
 
 
 @contextmanager

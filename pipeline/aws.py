@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from pipeline.settings import Settings
 
@@ -56,3 +57,21 @@ class Clients:
     def functions(self) -> Any:
         """Lambda's client (``lambda`` is a keyword)."""
         return client(self.settings, "lambda")
+
+
+def endpoint_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is the endpoint's fault, not the data's: no
+    connection, a connection cut, a timeout, a 5xx answer. Such a failure says nothing about the
+    run; the same work succeeds once the endpoint is back."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, BotoCoreError) and not isinstance(current, ParamValidationError):
+            return True
+        if isinstance(current, ClientError):
+            status = int(current.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if status >= 500:
+                return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -83,6 +83,8 @@ def _root(
             raise UserInputError(f"--set expects KEY=VALUE, got {item!r}")
         overrides[key.strip()] = value.strip()
     settings = load_settings(profile=profile, overrides=overrides)
+    for notice in settings.notices:
+        print(f"note: {notice}", file=sys.stderr)
     ctx.ensure_object(dict)["settings"] = settings
     _COMMAND_SETTINGS[:] = [settings]  # for main()'s advice on errors that escape the command
 

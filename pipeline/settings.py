@@ -25,6 +25,13 @@ PACKAGED_TRANSFORMS = Path(__file__).parent / "transforms"
 PACKAGED_RULES = Path(__file__).parent / "rules"
 CONFIG_FILE_NAME = "csvpipe.toml"
 SECRET_FIELDS = frozenset({"aws_secret_access_key"})
+# Settings that no longer do anything: still accepted (a csvpipe.toml, a variable or a --set
+# written for an older csvpipe keeps working), ignored, with a one-line notice saying why.
+DEPRECATED = {
+    "persist_interval_ms": "the emulator now journals every write it acknowledges, so there is no "
+    "periodic copy to time (docs/durability.md); remove it",
+}
+_INTERNAL_FIELDS = ("sources", "notices")
 
 
 @dataclass(frozen=True)
@@ -85,10 +92,9 @@ class Settings:
     transforms_dir: Path = PACKAGED_TRANSFORMS
     rules_dir: Path = PACKAGED_RULES
     data_dir: Path = Path("data")
-    # The embedded emulator's buckets and catalog, copied under <data_dir>/.csvpipe/state every
-    # persist_interval_ms and when the stack stops, and put back when it starts.
+    # The embedded emulator journals every write it acknowledges under <data_dir>/.csvpipe/state
+    # and replays it when it starts (docs/durability.md); false keeps its state in memory only.
     persist: bool = True
-    persist_interval_ms: int = 2000
     inbox_folder: str = "inbox"
     watch_done_folder: str = ".done"
     watch_failed_folder: str = ".failed"
@@ -98,6 +104,8 @@ class Settings:
     dashboard_port: int = 8501
 
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # One line per setting that was given but no longer does anything (see DEPRECATED).
+    notices: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def inbox_dir(self) -> Path:
@@ -126,7 +134,7 @@ class Settings:
         return env
 
     def values(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sources"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _INTERNAL_FIELDS}
 
 
 def env_var(name: str) -> str:
@@ -160,7 +168,7 @@ def _profile_defaults(profile: str, port: int, host: str) -> dict[str, Any]:
 
 
 _HINTS = get_type_hints(Settings)
-_FIELD_NAMES = tuple(f.name for f in fields(Settings) if f.name != "sources")
+_FIELD_NAMES = tuple(f.name for f in fields(Settings) if f.name not in _INTERNAL_FIELDS)
 
 
 def _coerce(name: str, raw: Any, source: str) -> Any:
@@ -205,7 +213,7 @@ def _read_config_file(path: Path, profile: str) -> dict[str, Any]:
     table = profiles.get(profile, {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [profiles.{profile}] must be a table")
-    unknown = sorted(set(table) - set(_FIELD_NAMES))
+    unknown = sorted(set(table) - set(_FIELD_NAMES) - set(DEPRECATED))
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) in [profiles.{profile}]: {', '.join(unknown)}")
     return table
@@ -238,7 +246,7 @@ def load_settings(
 
     if "profile" in overrides:
         raise ConfigError("the profile is chosen with --profile or CSVPIPE_PROFILE, not --set")
-    unknown = sorted(set(overrides) - set(_FIELD_NAMES))
+    unknown = sorted(set(overrides) - set(_FIELD_NAMES) - set(DEPRECATED))
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(_FIELD_NAMES)}")
 
@@ -249,6 +257,20 @@ def load_settings(
     elif config_path is None and Path(CONFIG_FILE_NAME).is_file():
         config_path = Path(CONFIG_FILE_NAME)
     from_file = _read_config_file(config_path, chosen) if config_path else {}
+
+    notices = []
+    for name, why in DEPRECATED.items():
+        given = [
+            where
+            for where, present in (
+                (f"--set {name}", name in overrides),
+                (f"env {env_var(name)}", env_var(name) in environ),
+                (f"{config_path} [profiles.{chosen}]", name in from_file),
+            )
+            if present
+        ]
+        if given:
+            notices.append(f"setting {name!r} ({', '.join(given)}) is ignored: {why}")
 
     values: dict[str, Any] = {"profile": chosen}
     sources: dict[str, str] = {"profile": profile_source}
@@ -281,7 +303,6 @@ def load_settings(
         "lambda_ephemeral_mb",
         "job_memory_mb",
         "watch_poll_ms",
-        "persist_interval_ms",
         "lambda_concurrency",
         "crawl_timeout",
         "crawl_memory_mb",
@@ -299,7 +320,7 @@ def load_settings(
             f"{sources['transform_memory_mb']}) must be above job_memory_mb ({values['job_memory_mb']}): "
             "it bounds the whole transform process, DuckDB's limit included"
         )
-    return Settings(**values, sources=sources)
+    return Settings(**values, sources=sources, notices=tuple(notices))
 
 
 def describe(settings: Settings) -> list[tuple[str, str, str]]:

@@ -81,3 +81,14 @@ def test_usage_errors_exit_2_without_traceback(tmp_path: Path, args: list[str]) 
     assert result.returncode == 2
     assert "Traceback" not in result.stdout + result.stderr
     assert "Usage: csvpipe" in result.stderr
+
+
+def test_a_csvpipe_toml_with_persist_interval_ms_still_works_with_a_one_line_notice(tmp_path: Path) -> None:
+    (tmp_path / "csvpipe.toml").write_text("[profiles.local]\npersist_interval_ms = 2000\n")
+    shown = cli("config", "show", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stderr.startswith(
+        "note: setting 'persist_interval_ms' (csvpipe.toml [profiles.local]) is ignored"
+    )
+    assert len(shown.stderr.splitlines()) == 1 and "Traceback" not in shown.stderr
+    assert "persist_interval_ms" not in shown.stdout

@@ -262,6 +262,7 @@ def test_unknown_profile(
         ({"raw_buckets": "x"}, "raw_buckets"),
         ({"zeta": "1", "alpha": "2", "raw_bucket": "ok"}, "alpha, zeta"),
         ({"sources": "x"}, "sources"),
+        ({"notices": "x"}, "notices"),
         ({"RAW_BUCKET": "x"}, "RAW_BUCKET"),
     ],
 )
@@ -512,3 +513,29 @@ def test_as_env_round_trips_an_emptied_optional_setting(
     assert getattr(original, name) is None
     rebuilt = load_settings(environ=original.as_env(), config_path=None)
     assert getattr(rebuilt, name) is None
+
+
+# --- settings that no longer do anything --------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["set", "env", "toml"])
+def test_persist_interval_ms_from_an_older_csvpipe_is_ignored_with_a_notice(
+    tmp_path: Path, where: str
+) -> None:
+    toml = write_toml(tmp_path, "[profiles.local]\npersist_interval_ms = 5000\n" if where == "toml" else "")
+    settings = load_settings(
+        overrides={"persist_interval_ms": "5000"} if where == "set" else {},
+        environ={"CSVPIPE_PERSIST_INTERVAL_MS": "0"} if where == "env" else {},
+        config_path=toml,
+    )
+    source = {"set": "--set persist_interval_ms", "env": "env CSVPIPE_PERSIST_INTERVAL_MS", "toml": str(toml)}
+    (notice,) = settings.notices
+    assert notice.startswith(f"setting 'persist_interval_ms' ({source[where]}")
+    assert "is ignored: the emulator now journals every write" in notice and "\n" not in notice
+    assert not hasattr(settings, "persist_interval_ms")
+    assert "CSVPIPE_PERSIST_INTERVAL_MS" not in settings.as_env()
+    assert "persist_interval_ms" not in [name for name, _, _ in describe(settings)]
+
+
+def test_no_notice_when_no_deprecated_setting_is_given(tmp_path: Path) -> None:
+    assert load_settings(environ={}, config_path=write_toml(tmp_path, "")).notices == ()
