@@ -138,7 +138,7 @@ def spark_process_env(tmp_path: Path) -> dict[str, str]:
 @pytest.mark.slow
 @pytest.mark.spark
 def test_the_script_runs_as_glue_runs_it_and_a_failing_transform_fails_the_run(
-    spark_installed: None, clients: Clients, tmp_path: Path
+    clients: Clients, tmp_path: Path
 ) -> None:
     transforms = write(
         tmp_path / "transforms",
