@@ -38,7 +38,7 @@ from pipeline.probe import PROBE_PREFIX, probe_trigger
 from pipeline.provision import processed_queue_name
 from pipeline.settings import Settings, load_settings
 from tests.conftest import REPO, SAMPLE, SAMPLE_GENRE_COUNTS, cli, free_port, wait_for_record
-from tests.e2e.test_cli_doctor import statuses
+from tests.e2e.helpers import statuses
 
 pytestmark = [pytest.mark.slow, pytest.mark.ministack]
 

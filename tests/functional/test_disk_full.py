@@ -22,7 +22,7 @@ from emulators.stack import function_config
 from pipeline import layout, runs
 from pipeline.aws import Clients
 from tests.conftest import SAMPLE
-from tests.functional.test_lambda_runtime import s3_event
+from tests.functional.helpers import s3_event
 
 DISK_MB = 4
 

@@ -21,8 +21,7 @@ from pipeline.events import parse_message_body
 from pipeline.provision import dead_letter_queue_name, provision
 from pipeline.settings import Settings
 from tests.conftest import SAMPLE
-from tests.functional.test_event_source import queue_depth
-from tests.functional.test_lambda_runtime import fixture_function, s3_event
+from tests.functional.helpers import fixture_function, queue_depth, s3_event
 
 # One try, a 2 s backoff, a retry, a 4 s backoff, the last retry, then the move to the DLQ on
 # the next receive: about 7 s. The deadline only stops a broken path from hanging the suite.

@@ -18,19 +18,9 @@ from pipeline.aws import Clients
 from pipeline.provision import provision
 from pipeline.settings import Settings
 from tests.conftest import REPO, SAMPLE, SAMPLE_GENRE_COUNTS
-from tests.functional.test_lambda_runtime import fixture_function
+from tests.functional.helpers import fixture_function, queue_depth
 
 DEADLINE_SECONDS = 30
-
-
-def queue_depth(clients: Clients, url: str) -> int:
-    attributes = clients.sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
 
 
 def poll_until(source: EventSource, done, what: str) -> None:

@@ -10,56 +10,19 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from emulators import memory
-from emulators.lambda_runtime import FunctionConfig, Invocation, LocalLambda
+from emulators.lambda_runtime import Invocation, LocalLambda
 from emulators.stack import function_config
 from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.settings import Settings
-from tests.conftest import REPO, SAMPLE
+from tests.conftest import SAMPLE
+from tests.functional.helpers import fixture_function, s3_event
 
 EVENT_TEMPLATE = Path(__file__).parents[1] / "fixtures" / "events" / "s3-put.json"
-
-
-def s3_event(bucket: str, objects: list[tuple[str, str, int]]) -> dict[str, Any]:
-    """An ObjectCreated:Put event as S3 sends it: keys URL-encoded by the caller."""
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventTime": "2026-11-25T12:00:00.000Z",
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "csvpipe-csv",
-                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                    "object": {"key": encoded, "size": size, "eTag": etag},
-                },
-            }
-            for encoded, etag, size in objects
-        ]
-    }
-
-
-def fixture_function(tmp_path: Path, handler: str, timeout: int = 5, memory_mb: int = 256) -> LocalLambda:
-    return LocalLambda(
-        FunctionConfig(
-            name="fixture-fn",
-            handler=f"tests.functional.lambda_functions.{handler}",
-            timeout=timeout,
-            memory_mb=memory_mb,
-            region="us-east-1",
-            environment={"PYTHONPATH": str(REPO)},
-            tmp_dir=tmp_path / "lambda-tmp",
-            log_path=tmp_path / "lambda.log",
-        )
-    ).start()
 
 
 @pytest.fixture

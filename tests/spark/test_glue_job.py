@@ -260,7 +260,7 @@ def test_a_partitioned_table_gets_its_partition_columns_from_the_catalog(
 @pytest.mark.slow
 @pytest.mark.spark
 def test_the_spark_job_guards_the_same_formula_cells_as_the_duckdb_job(spark: SparkSession) -> None:
-    from tests.unit.test_transform_outputs import FORMULA_CELLS
+    from tests.unit.sql_cases import FORMULA_CELLS
 
     frame = spark.createDataFrame([(cell,) for cell in FORMULA_CELLS], "name string")
     guarded = [row["name"] for row in glue_runtime._csv_ready(frame, formula_guard=True).collect()]

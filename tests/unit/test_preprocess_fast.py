@@ -29,8 +29,8 @@ from pipeline.preprocess.fastsql import WHITESPACE
 from pipeline.preprocess.handler import preprocess_file, preprocess_reference
 from pipeline.preprocess.rules import ColumnRule, Rules, load_rules
 from pipeline.settings import PACKAGED_RULES
-from tests.unit.test_accounting_property import RULES as ACCOUNTING_RULES
-from tests.unit.test_accounting_property import documents
+from tests.unit.strategies import RULES as ACCOUNTING_RULES
+from tests.unit.strategies import documents
 
 CORPUS = Path(__file__).parents[1] / "corpus" / "files"
 MOVIES = load_rules(PACKAGED_RULES, "movies")
