@@ -1,4 +1,5 @@
-"""The code base stays ruff-clean: a lint failure is a test failure, in CI and locally."""
+"""The code base stays ruff-clean and ruff-formatted: a lint or format failure is a test failure,
+in CI and locally."""
 
 from __future__ import annotations
 
@@ -10,9 +11,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_ruff_check_is_clean() -> None:
+def ruff(*args: str) -> subprocess.CompletedProcess[str]:
     beside = Path(sys.executable).with_name("ruff")
-    ruff = str(beside) if beside.exists() else shutil.which("ruff")
-    assert ruff, "ruff is not installed: pip install -e '.[test]'"
-    result = subprocess.run([ruff, "check", str(REPO)], capture_output=True, text=True, check=False)
+    command = str(beside) if beside.exists() else shutil.which("ruff")
+    assert command, "ruff is not installed: pip install -e '.[test]'"
+    return subprocess.run([command, *args], cwd=REPO, capture_output=True, text=True, check=False)
+
+
+def test_ruff_check_is_clean() -> None:
+    result = ruff("check", str(REPO))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_leaves_every_file_as_it_is() -> None:
+    result = ruff("format", "--check", str(REPO))
     assert result.returncode == 0, result.stdout + result.stderr
