@@ -27,6 +27,7 @@ def services() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE.read_text())["services"]
 
 
+@pytest.mark.slow
 def test_compose_file_matches_the_compose_spec() -> None:
     checker = Path(sys.executable).with_name("check-jsonschema")
     result = subprocess.run(

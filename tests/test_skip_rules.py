@@ -12,7 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
+
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
 
 BROWSER_TESTS = "tests/e2e/test_dashboard_browser.py"
 

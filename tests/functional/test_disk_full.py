@@ -24,6 +24,9 @@ from pipeline.aws import Clients
 from tests.conftest import SAMPLE
 from tests.functional.helpers import s3_event
 
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
+
 DISK_MB = 4
 
 

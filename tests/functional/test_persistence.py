@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from emulators.aws_emulator import AwsEmulator
 from emulators.persistence import reconcile, restore, snapshot
 from pipeline import runs
@@ -15,6 +17,9 @@ from pipeline.catalog.crawler import crawl_dataset
 from pipeline.provision import provision
 from pipeline.settings import replace
 from tests.conftest import free_port
+
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
 
 
 def listing(clients: Clients, bucket: str) -> dict[str, str]:

@@ -214,6 +214,7 @@ def test_the_script_runs_as_glue_runs_it_and_a_failing_transform_fails_the_run(
     ), "no scratch folders, checksum files or part files are left behind"
 
 
+@pytest.mark.slow
 def test_the_job_request_creates_a_glue_5_job(clients: Clients) -> None:
     settings = clients.settings
     steps, references = load_plan(settings)

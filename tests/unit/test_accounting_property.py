@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,7 @@ def read(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(documents, st.sampled_from([",", ";"]))
 def test_clean_accounts_for_every_record(text: str, delimiter: str) -> None:
@@ -41,6 +43,7 @@ def test_clean_accounts_for_every_record(text: str, delimiter: str) -> None:
     assert all(reason for _, _, reason, _ in rejected)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents, st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "utf-16"]), st.booleans())
 def test_whole_files_balance_after_deduplication(text: str, encoding: str, dedupe: bool) -> None:
