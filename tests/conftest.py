@@ -2,11 +2,18 @@
 
 Tests talk to real parts: a moto server over HTTP, the real Lambda runtime client, DuckDB and
 Streamlit. Each fixture that starts something stops it, and uses its own ports and folders.
+
+Three markers name something the machine must have besides the test extra: ``browser``
+(Debian's Chromium on PATH), ``spark`` (a Java runtime) and ``ministack``. Where it is missing,
+the marked tests skip with one line saying what to install, so the README's test command passes
+on a fresh machine; under ``CI=true`` they fail instead, so CI never passes without running them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -36,6 +43,66 @@ SAMPLE_GENRE_COUNTS = {
     "drama": 7,
     "horror": 1,
 }
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (``/usr/bin/chromium``) as found on PATH; never a downloaded browser."""
+    return shutil.which("chromium")
+
+
+def _missing_browser() -> str | None:
+    if chromium_path() is None:
+        return "no chromium on PATH: `apt-get install -y chromium` (Debian's; never a downloaded browser)"
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed: `pip install -e '.[test]'`"
+    return None
+
+
+def _missing_spark() -> str | None:
+    java_home = os.environ.get("JAVA_HOME")
+    if shutil.which("java") is None and not (java_home and Path(java_home, "bin", "java").is_file()):
+        return "no Java runtime: `apt-get install -y openjdk-17-jre-headless` (or set JAVA_HOME)"
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed: `pip install -e '.[test]'`"
+    return None
+
+
+def _missing_ministack() -> str | None:
+    if importlib.util.find_spec("ministack") is None:
+        return "ministack is not installed: `pip install -e '.[test]'` (the test extra pins it)"
+    return None
+
+
+# marker -> what tells why the machine cannot run the tests it marks (None: it can)
+REQUIREMENTS: dict[str, Callable[[], str | None]] = {
+    "browser": _missing_browser,
+    "spark": _missing_spark,
+    "ministack": _missing_ministack,
+}
+MISSING = pytest.StashKey[str]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip (locally) or fail (CI=true) every test whose marker names something missing."""
+    wanted = {marker for item in items for marker in REQUIREMENTS if item.get_closest_marker(marker)}
+    missing = {marker: reason for marker in wanted if (reason := REQUIREMENTS[marker]())}
+    in_ci = os.environ.get("CI") == "true"
+    for item in items:
+        for marker, reason in missing.items():
+            if item.get_closest_marker(marker) is None:
+                continue
+            if in_ci:
+                item.stash[MISSING] = f"{marker} test under CI=true: {reason}"
+            else:
+                item.add_marker(pytest.mark.skip(reason=f"{marker}: {reason}"))
+            break
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Under CI=true a test whose requirement is missing fails before its fixtures start."""
+    if MISSING in item.stash:
+        pytest.fail(item.stash[MISSING], pytrace=False)
 
 
 def free_port() -> int:

@@ -1,6 +1,10 @@
-"""docker-compose.yml and the Dockerfile, checked without a Docker engine (CI has none): valid
-against the Compose specification, and holding the services, ports, health checks, order and
-volumes the README promises."""
+"""docker-compose.yml and the Dockerfile as files, read without a Docker engine (CI has none).
+
+These tests check what the files declare: valid against the Compose specification, and holding
+the services, commands, published ports, health checks, declared dependencies and volumes the
+docs describe. No engine runs them here, so whether the services really start in that order or
+pass those checks is not tested; tests/e2e/test_ministack.py runs the ``init`` and ``glue``
+services' commands, read from this file, against an emulator."""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ def services() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE.read_text())["services"]
 
 
+@pytest.mark.slow
 def test_compose_file_matches_the_compose_spec() -> None:
     checker = Path(sys.executable).with_name("check-jsonschema")
     result = subprocess.run(
@@ -34,7 +39,7 @@ def test_compose_file_matches_the_compose_spec() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_services_the_readme_promises(services: dict[str, Any]) -> None:
+def test_the_file_declares_five_services_and_their_commands(services: dict[str, Any]) -> None:
     assert set(services) == {"localstack", "init", "glue", "dashboard", "watcher"}
     commands = {name: services[name]["command"] for name in ("init", "glue", "dashboard", "watcher")}
     assert commands == {
@@ -45,7 +50,9 @@ def test_the_services_the_readme_promises(services: dict[str, Any]) -> None:
     }
 
 
-def test_the_emulator_is_pinned_swappable_and_bound_to_loopback(services: dict[str, Any]) -> None:
+def test_the_emulator_image_is_pinned_overridable_and_published_on_loopback_only(
+    services: dict[str, Any],
+) -> None:
     emulator = services["localstack"]
     assert emulator["image"] == "${AWS_EMULATOR_IMAGE:-${LOCALSTACK_IMAGE:-localstack/localstack:4.14.0}}"
     assert emulator["ports"] == ["127.0.0.1:4566:4566"]
@@ -56,7 +63,9 @@ def test_the_emulator_is_pinned_swappable_and_bound_to_loopback(services: dict[s
     assert yaml.safe_load(COMPOSE.read_text())["name"] == "csvpipe"  # so the network is csvpipe_default
 
 
-def test_every_service_points_at_the_emulator_on_the_localstack_profile(services: dict[str, Any]) -> None:
+def test_every_csvpipe_service_is_configured_for_the_emulator_on_the_localstack_profile(
+    services: dict[str, Any],
+) -> None:
     for name in ("init", "glue", "dashboard", "watcher"):
         environment = services[name]["environment"]
         assert environment["CSVPIPE_PROFILE"] == "localstack", name
@@ -64,7 +73,9 @@ def test_every_service_points_at_the_emulator_on_the_localstack_profile(services
         assert services[name]["image"] == "csvpipe:local" and services[name]["build"] == ".", name
 
 
-def test_services_come_up_in_order(services: dict[str, Any]) -> None:
+def test_declared_dependencies_put_init_after_a_healthy_emulator_and_the_rest_after_init(
+    services: dict[str, Any],
+) -> None:
     assert services["init"]["depends_on"] == {"localstack": {"condition": "service_healthy"}}
     for name in ("glue", "dashboard", "watcher"):
         assert services[name]["depends_on"] == {"init": {"condition": "service_completed_successfully"}}
@@ -73,7 +84,7 @@ def test_services_come_up_in_order(services: dict[str, Any]) -> None:
         assert services[name]["restart"] == "unless-stopped"
 
 
-def test_health_checks(services: dict[str, Any]) -> None:
+def test_the_emulator_and_the_dashboard_declare_health_checks(services: dict[str, Any]) -> None:
     emulator_check = services["localstack"]["healthcheck"]["test"]
     assert emulator_check[:3] == ["CMD", "python3", "-c"]
     compile(emulator_check[3], "healthcheck", "exec")  # the inline script is valid Python
@@ -83,7 +94,7 @@ def test_health_checks(services: dict[str, Any]) -> None:
     assert services["dashboard"]["ports"] == ["127.0.0.1:8501:8501"]
 
 
-def test_data_survives_down_and_up_in_named_volumes(services: dict[str, Any]) -> None:
+def test_data_folders_are_declared_as_named_volumes(services: dict[str, Any]) -> None:
     assert set(yaml.safe_load(COMPOSE.read_text())["volumes"]) == {"localstack-data", "csvpipe-data"}
     assert "localstack-data:/var/lib/localstack" in services["localstack"]["volumes"]
     for name in ("init", "glue", "dashboard", "watcher"):
@@ -91,7 +102,7 @@ def test_data_survives_down_and_up_in_named_volumes(services: dict[str, Any]) ->
     assert "./data/inbox:/data/inbox" in services["watcher"]["volumes"]
 
 
-def test_one_dockerfile_on_a_pinned_base_that_builds_the_lambda_zip() -> None:
+def test_one_dockerfile_on_a_pinned_base_whose_build_packages_the_lambda_zip() -> None:
     text = DOCKERFILE.read_text()
     (base,) = re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE)
     assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", base), base

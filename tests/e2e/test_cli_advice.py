@@ -11,6 +11,9 @@ import pytest
 
 from tests.conftest import cli, free_port
 
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
+
 # Credentials of no account: the aws profile then gets as far as the endpoint.
 NO_ACCOUNT = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example"}
 

@@ -14,6 +14,9 @@ from pipeline import layout
 from pipeline.aws import Clients
 from tests.conftest import SAMPLE, cli, free_port, running_stack, wait_for_record
 
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
+
 RAW = "csv-raw-data-bucket"
 PROCESSED = "csv-processed-data-bucket"
 DATABASE = "csvpipe"
@@ -49,7 +52,6 @@ def versions(ws: Workspace, table: str) -> int:
     return len(ws.clients.glue.get_table_versions(DatabaseName=DATABASE, TableName=table)["TableVersions"])
 
 
-@pytest.mark.slow
 def test_crawl_plans_then_applies_a_new_dataset_and_a_new_column(workspace: Workspace) -> None:
     ws = workspace
     unchanged = crawl(ws, "crawl", "--dry-run")
@@ -94,7 +96,6 @@ def test_crawl_plans_then_applies_a_new_dataset_and_a_new_column(workspace: Work
     assert "  applied: nothing to change" in logged.stdout
 
 
-@pytest.mark.slow
 def test_crawl_of_a_dataset_without_data_fails_alone(workspace: Workspace) -> None:
     result = crawl(workspace, "crawl", "--dry-run", "nothing_here", "movies")
     assert result.returncode == 1

@@ -14,7 +14,7 @@ from pipeline import layout
 from pipeline.aws import Clients
 from pipeline.settings import Settings
 from tests.conftest import SAMPLE, cli, running_stack, wait_for_record
-from tests.functional.test_lambda_runtime import s3_event
+from tests.functional.helpers import s3_event
 
 pytestmark = pytest.mark.slow
 

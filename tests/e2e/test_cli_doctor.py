@@ -8,13 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import cli, free_port, running_stack
+from tests.e2e.helpers import statuses
 
 pytestmark = pytest.mark.slow
-
-
-def statuses(output: str) -> dict[str, str]:
-    rows = [line.split("│") for line in output.splitlines() if line.startswith("│")]
-    return {cells[1].strip(): cells[2].strip() for cells in rows}
 
 
 def test_without_a_stack_one_problem_and_the_rest_waits(tmp_path: Path) -> None:

@@ -16,6 +16,9 @@ from pipeline.aws import Clients
 from pipeline.catalog.crawler import get_table
 from tests.conftest import SAMPLE, UserStack, cli, free_port, running_stack, wait_for_record
 
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
+
 REAL = Path(__file__).resolve().parents[1] / "corpus" / "real"
 RAW, PROCESSED, FINAL = "csv-raw-data-bucket", "csv-processed-data-bucket", "csv-final-data-bucket"
 DATABASE = "csvpipe"
@@ -42,7 +45,6 @@ def run(user: UserStack, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-@pytest.mark.slow
 def test_drift_rebuild_and_forget_through_the_cli(tmp_path: Path) -> None:
     home = tmp_path / "user"
     transforms = home / "transforms"

@@ -8,6 +8,9 @@ import pytest
 
 from tests.conftest import cli
 
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(
     "args, env, message",

@@ -17,6 +17,9 @@ from pipeline.aws import Clients
 from pipeline.package.lambda_zip import MANIFEST, UNZIPPED_LIMIT, host_arch
 from tests.conftest import SAMPLE, cli, running_stack, wait_for_record
 
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
+
 RAW = "csv-raw-data-bucket"
 PROCESSED = "csv-processed-data-bucket"
 HERE = host_arch(platform.machine())
@@ -68,7 +71,6 @@ def test_invoke_zip_that_is_not_a_zip_is_one_line(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(platform.system() != "Linux", reason="--from-installed needs Linux")
 def test_package_from_installed_then_invoke_the_zip_on_a_real_put(tmp_path: Path) -> None:
     with running_stack(tmp_path) as user:

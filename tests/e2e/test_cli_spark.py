@@ -6,7 +6,12 @@ import ast
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import cli
+
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
 
 
 def test_the_shipped_transforms_port_to_spark(tmp_path: Path) -> None:

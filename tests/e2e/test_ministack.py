@@ -9,12 +9,11 @@ drifts, with the emulator's service swapped for MiniStack. The most reported emu
 notification accepted and never fired) would show here as a missing run record.
 
 Without ``ministack`` installed these tests skip with one line, except under CI=true, where they
-fail: CI installs the test extra, which pins it.
+fail: CI installs the test extra, which pins it (the ``ministack`` marker, tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shlex
@@ -40,24 +39,15 @@ from pipeline.probe import PROBE_PREFIX, probe_trigger
 from pipeline.provision import processed_queue_name
 from pipeline.settings import Settings, load_settings
 from tests.conftest import REPO, SAMPLE, SAMPLE_GENRE_COUNTS, cli, free_port, wait_for_record
-from tests.e2e.test_cli_doctor import statuses
+from tests.e2e.helpers import statuses
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ministack]
 
 COMPOSE = REPO / "docker-compose.yml"
 BINARY = REPO / "tests" / "corpus" / "files" / "png-image.csv"
 EMULATOR_SERVICE = "localstack"  # compose's name for the AWS emulator
 IMAGE_BUILD_DIR = "/opt/csvpipe/build"  # where the Dockerfile puts the Lambda zip
 SECONDS = 60  # the deadline of every wait on another process
-
-
-def require_ministack() -> None:
-    if importlib.util.find_spec("ministack") is not None:
-        return
-    reason = "ministack is not installed: `pip install -e '.[test]'` (the test extra pins it)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 def compose_service(name: str) -> tuple[list[str], dict[str, str]]:
@@ -133,7 +123,6 @@ def _wait_for_text(path: Path, text: str, process: subprocess.Popen[str]) -> Non
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    require_ministack()
     home = tmp_path_factory.mktemp("ministack-user")
     server = MiniStack("127.0.0.1", free_port(), home / "ministack").start()
     unique = uuid.uuid4().hex[:8]

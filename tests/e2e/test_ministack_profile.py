@@ -20,7 +20,6 @@ from emulators.stack import _alive
 from pipeline.aws import Clients
 from pipeline.settings import load_settings
 from tests.conftest import cli, free_port
-from tests.e2e.test_ministack import require_ministack
 
 pytestmark = pytest.mark.slow
 
@@ -64,8 +63,8 @@ def listening_sockets(leader: int) -> set[tuple[str, int]]:
     return found
 
 
+@pytest.mark.ministack
 def test_up_starts_ministack_on_loopback_only_and_down_stops_it(tmp_path: Path) -> None:
-    require_ministack()
     port = free_port()
     env = {
         "CSVPIPE_PROFILE": "ministack",
@@ -124,8 +123,8 @@ def test_up_without_ministack_installed_says_how_to_install_it_in_one_line(tmp_p
     )
 
 
+@pytest.mark.ministack
 def test_up_in_the_foreground_serves_until_ctrl_c(tmp_path: Path) -> None:
-    require_ministack()
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CSVPIPE_", "AWS_"))}
     env = {**base, "CSVPIPE_EMULATOR_PORT": str(port), "CSVPIPE_DATA_DIR": str(tmp_path / "data")}
@@ -154,8 +153,8 @@ def test_up_in_the_foreground_serves_until_ctrl_c(tmp_path: Path) -> None:
     assert not is_ready(f"http://127.0.0.1:{port}")
 
 
+@pytest.mark.ministack
 def test_buckets_and_objects_outlive_down_and_up(tmp_path: Path) -> None:
-    require_ministack()
     env = {
         "CSVPIPE_PROFILE": "ministack",
         "CSVPIPE_EMULATOR_PORT": str(free_port()),

@@ -19,6 +19,9 @@ from pipeline.catalog.options import CrawlerOptions
 from pipeline.catalog.plan import LAZY_SIMPLE_SERDE, OPEN_CSV_SERDE
 from pipeline.settings import Settings, replace
 
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
+
 
 def put(clients: Clients, key: str, text: str) -> None:
     clients.s3.put_object(Bucket=clients.settings.processed_bucket, Key=key, Body=text.encode())

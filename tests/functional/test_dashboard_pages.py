@@ -21,6 +21,9 @@ from pipeline.settings import Settings
 from tests.conftest import SAMPLE, SAMPLE_GENRE_COUNTS, make_settings
 from tests.functional.final_data import WESTERNS, produce
 
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
+
 PAGES = ("overview", "genres", "trends", "table", "lineage")
 
 

@@ -10,6 +10,9 @@ from pipeline.aws import Clients
 from pipeline.settings import Settings
 from tests.conftest import free_port
 
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
+
 
 def run_app(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> AppTest:
     for name, value in settings.as_env().items():

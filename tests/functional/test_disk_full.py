@@ -22,7 +22,10 @@ from emulators.stack import function_config
 from pipeline import layout, runs
 from pipeline.aws import Clients
 from tests.conftest import SAMPLE
-from tests.functional.test_lambda_runtime import s3_event
+from tests.functional.helpers import s3_event
+
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
 
 DISK_MB = 4
 

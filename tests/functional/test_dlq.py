@@ -21,8 +21,7 @@ from pipeline.events import parse_message_body
 from pipeline.provision import dead_letter_queue_name, provision
 from pipeline.settings import Settings, load_settings
 from tests.conftest import SAMPLE
-from tests.functional.test_event_source import queue_depth
-from tests.functional.test_lambda_runtime import fixture_function, s3_event
+from tests.functional.helpers import fixture_function, queue_depth, s3_event
 
 # One try, a 2 s backoff, a retry, a 4 s backoff, the last retry, then the move to the DLQ on
 # the next receive: about 7 s. The deadline only stops a broken path from hanging the suite.
@@ -52,6 +51,7 @@ def dead_letter(clients: Clients, key: str, etag: str = "0123456789abcdef0123456
     return json.loads(body)
 
 
+@pytest.mark.slow
 def test_failing_event_is_retried_twice_with_backoff_then_dead_lettered_then_replayed(
     clients: Clients, tmp_path: Path
 ) -> None:
@@ -121,6 +121,7 @@ def test_failing_event_is_retried_twice_with_backoff_then_dead_lettered_then_rep
     assert queue_depth(clients, queue.dlq_url) == 0
 
 
+@pytest.mark.slow
 def test_listing_sees_every_message_once_and_leaves_them_visible(clients: Clients) -> None:
     keys = {f"movies/part {n:02d}.csv" for n in range(12)}  # more than one receive batch
     for key in keys:
@@ -135,6 +136,7 @@ def test_listing_sees_every_message_once_and_leaves_them_visible(clients: Client
     assert visible_and_hidden(clients, dlq_url(clients)) == (12, 0)
 
 
+@pytest.mark.slow
 def test_replay_with_a_key_moves_only_that_objects_events(clients: Clients) -> None:
     settings = clients.settings
     main_url = clients.sqs.get_queue_url(QueueName=settings.queue_name)["QueueUrl"]
@@ -152,6 +154,7 @@ def test_replay_with_a_key_moves_only_that_objects_events(clients: Clients) -> N
     assert [record.key for record in parse_message_body(message["Body"])] == ["movies/a b.csv"]
 
 
+@pytest.mark.slow
 def test_a_message_that_is_not_an_s3_event_is_listed_and_kept(clients: Clients) -> None:
     clients.sqs.send_message(QueueUrl=dlq_url(clients), MessageBody="not json")
 
@@ -162,6 +165,7 @@ def test_a_message_that_is_not_an_s3_event_is_listed_and_kept(clients: Clients) 
     assert visible_and_hidden(clients, dlq_url(clients)) == (1, 0)
 
 
+@pytest.mark.slow
 def test_empty_dead_letter_queue(clients: Clients) -> None:
     assert dlq.list_dead_letters(clients) == []
     assert dlq.replay(clients) == dlq.ReplayResult(replayed=0, kept=0)

@@ -18,19 +18,9 @@ from pipeline.aws import Clients
 from pipeline.provision import provision
 from pipeline.settings import Settings
 from tests.conftest import REPO, SAMPLE, SAMPLE_GENRE_COUNTS
-from tests.functional.test_lambda_runtime import fixture_function
+from tests.functional.helpers import fixture_function, queue_depth
 
 DEADLINE_SECONDS = 30
-
-
-def queue_depth(clients: Clients, url: str) -> int:
-    attributes = clients.sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
 
 
 def poll_until(source: EventSource, done, what: str) -> None:
@@ -41,6 +31,7 @@ def poll_until(source: EventSource, done, what: str) -> None:
         source.poll_once(wait_seconds=1)
 
 
+@pytest.mark.slow
 def test_upload_flows_to_final_output(settings: Settings, tmp_path: Path) -> None:
     clients = Clients(settings)
     queue = provision(clients)
@@ -88,6 +79,7 @@ def test_upload_flows_to_final_output(settings: Settings, tmp_path: Path) -> Non
     assert {genre: int(n) for genre, n in counts.items()} == SAMPLE_GENRE_COUNTS
 
 
+@pytest.mark.slow
 def test_failed_invocation_keeps_the_message_and_records_the_error(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -116,6 +108,7 @@ def test_failed_invocation_keeps_the_message_and_records_the_error(
     assert queue_depth(clients, queue.url) == 1  # kept for a retry, not deleted
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ["notes.txt", "movies/data.json"])
 def test_only_csv_objects_raise_events(settings: Settings, key: str) -> None:
     clients = Clients(settings)
@@ -129,6 +122,7 @@ def test_only_csv_objects_raise_events(settings: Settings, key: str) -> None:
     assert len(bodies) == 1 and "y.csv.gz" in bodies[0]
 
 
+@pytest.mark.slow
 def test_provisioning_is_idempotent(settings: Settings) -> None:
     clients = Clients(settings)
     first = provision(clients)
@@ -185,6 +179,7 @@ def stop(source: EventSource, functions: list[LocalLambda]) -> None:
         function.stop()
 
 
+@pytest.mark.slow
 def test_concurrency_is_bounded_by_the_execution_environments(settings: Settings, tmp_path: Path) -> None:
     clients, functions, seen, source = probed_source(settings, tmp_path)
     try:
@@ -218,6 +213,7 @@ def wait_for_empty_queue(clients: Clients, url: str) -> None:
         time.sleep(0.1)  # polling the emulator's count; bounded by the deadline
 
 
+@pytest.mark.slow
 def test_handled_messages_are_deleted_in_batches(settings: Settings, tmp_path: Path) -> None:
     clients, functions, seen, source = probed_source(settings, tmp_path)
     try:
@@ -234,6 +230,7 @@ def test_handled_messages_are_deleted_in_batches(settings: Settings, tmp_path: P
         stop(source, functions)
 
 
+@pytest.mark.slow
 def test_run_keeps_the_bound_and_handles_every_message_once(settings: Settings, tmp_path: Path) -> None:
     """The stack's loop (``run``): it receives only what idle environments can take, so never
     more than two at once here, and each event is invoked once and deleted, in batches, without
@@ -257,6 +254,7 @@ def test_run_keeps_the_bound_and_handles_every_message_once(settings: Settings, 
     assert len(seen) == 12 and max(seen) == 2
 
 
+@pytest.mark.slow
 def test_one_file_at_a_time_reuses_the_warm_environment(settings: Settings, tmp_path: Path) -> None:
     """As Lambda reuses a warm environment: a second one starts only when the first is busy."""
     clients, functions, seen, source = probed_source(settings, tmp_path)

@@ -12,7 +12,7 @@ from emulators.lambda_runtime import LocalLambda
 from emulators.stack import function_config
 from pipeline.aws import Clients
 from pipeline.settings import Settings, replace
-from tests.functional.test_lambda_runtime import s3_event
+from tests.functional.helpers import s3_event
 
 pytestmark = pytest.mark.slow
 

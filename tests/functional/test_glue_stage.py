@@ -17,6 +17,9 @@ from pipeline.transform.dag import plan
 from pipeline.transform.job import run_steps
 from pipeline.transform.sql import Transform, discover, parse_transform
 
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
+
 
 def put_processed(clients: Clients, key: str, text: str) -> None:
     clients.s3.put_object(Bucket=clients.settings.processed_bucket, Key=key, Body=text.encode())

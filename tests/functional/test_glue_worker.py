@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from emulators.glue_worker import GlueWorker
 from pipeline import layout, runs
 from pipeline.aws import Clients
@@ -15,6 +17,9 @@ from pipeline.preprocess.rules import load_rules
 from pipeline.provision import ensure_processed_queue
 from pipeline.settings import PACKAGED_RULES
 from tests.conftest import SAMPLE, SAMPLE_GENRE_COUNTS
+
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
 
 
 def test_a_preprocess_record_sets_off_crawl_and_transforms(clients: Clients, tmp_path: Path) -> None:

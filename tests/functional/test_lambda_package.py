@@ -22,7 +22,7 @@ from pipeline.aws import Clients
 from pipeline.package import lambda_zip
 from pipeline.package.build import Built, build_lambda_zip, host_target, write_zip
 from tests.conftest import SAMPLE
-from tests.functional.test_lambda_runtime import s3_event
+from tests.functional.helpers import s3_event
 
 FUNCTIONS = Path(__file__).with_name("lambda_functions.py")
 NOT_IN_ZIP = ("typer", "rich", "click", "streamlit", "altair", "moto", "emulators", "dashboards", "tests")

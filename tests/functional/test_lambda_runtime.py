@@ -10,56 +10,19 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from emulators import memory
-from emulators.lambda_runtime import FunctionConfig, Invocation, LocalLambda
+from emulators.lambda_runtime import Invocation, LocalLambda
 from emulators.stack import function_config
 from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.settings import Settings
-from tests.conftest import REPO, SAMPLE
+from tests.conftest import SAMPLE
+from tests.functional.helpers import fixture_function, s3_event
 
 EVENT_TEMPLATE = Path(__file__).parents[1] / "fixtures" / "events" / "s3-put.json"
-
-
-def s3_event(bucket: str, objects: list[tuple[str, str, int]]) -> dict[str, Any]:
-    """An ObjectCreated:Put event as S3 sends it: keys URL-encoded by the caller."""
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventTime": "2026-11-25T12:00:00.000Z",
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "csvpipe-csv",
-                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                    "object": {"key": encoded, "size": size, "eTag": etag},
-                },
-            }
-            for encoded, etag, size in objects
-        ]
-    }
-
-
-def fixture_function(tmp_path: Path, handler: str, timeout: int = 5, memory_mb: int = 256) -> LocalLambda:
-    return LocalLambda(
-        FunctionConfig(
-            name="fixture-fn",
-            handler=f"tests.functional.lambda_functions.{handler}",
-            timeout=timeout,
-            memory_mb=memory_mb,
-            region="us-east-1",
-            environment={"PYTHONPATH": str(REPO)},
-            tmp_dir=tmp_path / "lambda-tmp",
-            log_path=tmp_path / "lambda.log",
-        )
-    ).start()
 
 
 @pytest.fixture
@@ -96,6 +59,7 @@ def test_handler_error_has_lambdas_error_shape(tmp_path: Path) -> None:
     assert result.error == {"errorType": "RuntimeError", "errorMessage": "the handler failed on purpose"}
 
 
+@pytest.mark.slow
 def test_timeout_kills_the_environment_and_the_next_invocation_starts_fresh(tmp_path: Path) -> None:
     function = fixture_function(tmp_path, "sleep_for", timeout=1)
     try:
@@ -113,6 +77,7 @@ def test_timeout_kills_the_environment_and_the_next_invocation_starts_fresh(tmp_
 needs_proc = pytest.mark.skipif(not memory.available(), reason="memory is measured through Linux's /proc")
 
 
+@pytest.mark.slow
 @needs_proc
 def test_over_memory_kills_the_environment_and_the_next_invocation_starts_fresh(tmp_path: Path) -> None:
     function = fixture_function(tmp_path, "allocate", timeout=20, memory_mb=128)
@@ -149,6 +114,7 @@ def test_max_memory_used_is_the_environments_peak(tmp_path: Path) -> None:
     assert again.max_memory_mb == bigger.max_memory_mb
 
 
+@pytest.mark.slow
 def test_import_error_is_reported_as_init_error(tmp_path: Path) -> None:
     function = fixture_function(tmp_path, "no_such_handler")
     try:
@@ -159,6 +125,7 @@ def test_import_error_is_reported_as_init_error(tmp_path: Path) -> None:
     assert result.error_type == "Runtime.HandlerNotFound"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "filename, encoded",
     [
@@ -196,6 +163,7 @@ def test_real_handler_decodes_keys_and_writes_processed_data(
     assert stored is not None and stored["rows"] == record["rows"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "filename", ["a+b.csv", "a%20b.csv", "50% off.csv", "with space.csv", "filmé (1).csv"]
 )
@@ -212,6 +180,7 @@ def test_keys_sent_unencoded_as_localstack_does_are_found(
     assert record["output"]["key"] == layout.processed_key(key)
 
 
+@pytest.mark.slow
 def test_several_records_in_one_event_and_a_bad_file_is_a_failed_record(
     handler_function: LocalLambda, clients: Clients
 ) -> None:
@@ -235,6 +204,7 @@ def test_several_records_in_one_event_and_a_bad_file_is_a_failed_record(
     assert raw.startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_type_rejects_and_nulls_reach_the_rejects_file_and_the_run_record(
     handler_function: LocalLambda, clients: Clients
 ) -> None:
@@ -261,6 +231,7 @@ def test_type_rejects_and_nulls_reach_the_rejects_file_and_the_run_record(
     ]
 
 
+@pytest.mark.slow
 def test_malformed_event_is_an_invocation_error(handler_function: LocalLambda) -> None:
     result = handler_function.invoke({"not": "an s3 event"})
     assert not result.ok
@@ -268,6 +239,7 @@ def test_malformed_event_is_an_invocation_error(handler_function: LocalLambda) -
     assert "Records" in result.error_message
 
 
+@pytest.mark.slow
 def test_sample_event_file_is_accepted(handler_function: LocalLambda, clients: Clients) -> None:
     settings = clients.settings
     event = json.loads(EVENT_TEMPLATE.read_text())
@@ -295,6 +267,7 @@ def wait_for_work_folder(function: LocalLambda, seconds: float = 30) -> None:
         time.sleep(0.02)  # watching another process; bounded by the deadline
 
 
+@pytest.mark.slow
 def test_a_timed_out_invocation_leaves_nothing_in_tmp(tmp_path: Path) -> None:
     function = fixture_function(tmp_path, "fill_tmp", timeout=1)
     try:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from pipeline.aws import Clients
 from pipeline.storage import Mirror, download, mirror_prefix
 
@@ -17,6 +19,7 @@ def counted(clients: Clients) -> Counter[str]:
     return calls
 
 
+@pytest.mark.slow
 def test_mirror_gets_new_and_changed_objects_once_each(clients: Clients, tmp_path: Path) -> None:
     bucket = clients.settings.processed_bucket
     for name in ("a", "b"):
@@ -37,6 +40,7 @@ def test_mirror_gets_new_and_changed_objects_once_each(clients: Clients, tmp_pat
     assert sorted(p.name for p in paths[0].parent.iterdir()) == ["a.csv", "a.csv.etag", "b.csv", "b.csv.etag"]
 
 
+@pytest.mark.slow
 def test_a_mirror_lists_each_prefix_once_until_told_to_forget_it(clients: Clients, tmp_path: Path) -> None:
     bucket = clients.settings.processed_bucket
     clients.s3.put_object(Bucket=bucket, Key="sales/a.csv", Body=b"id\n1\n")
@@ -53,6 +57,7 @@ def test_a_mirror_lists_each_prefix_once_until_told_to_forget_it(clients: Client
     assert calls["ListObjectsV2"] == 2
 
 
+@pytest.mark.slow
 def test_download_returns_the_etag_and_leaves_nothing_on_failure(clients: Clients, tmp_path: Path) -> None:
     bucket = clients.settings.processed_bucket
     etag = clients.s3.put_object(Bucket=bucket, Key="k.csv", Body=b"x,y\n")["ETag"].strip('"')

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from emulators.aws_emulator import AwsEmulator
 from emulators.persistence import has_snapshot, reconcile, restore, snapshot
 from emulators.stack import StateKeeper, journal_dir, persistence_root
@@ -17,6 +19,9 @@ from pipeline.catalog.crawler import crawl_dataset
 from pipeline.provision import provision
 from pipeline.settings import replace
 from tests.conftest import free_port
+
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
 
 
 def listing(clients: Clients, bucket: str) -> dict[str, str]:

@@ -19,6 +19,9 @@ from pipeline.settings import Settings
 from tests.conftest import SAMPLE, cli, make_settings
 from tests.functional.final_data import produce
 
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
+
 OUTPUTS = [
     "genre_classification",
     "genres_by_decade",

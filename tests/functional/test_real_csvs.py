@@ -13,12 +13,16 @@ import re
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from pipeline import layout, runs
 from pipeline.aws import Clients
 from pipeline.settings import Settings
 from tests.functional.final_data import produce
+from tests.real_files import MOVIELENS, NO_GENRES, SMS, independent_rows
 
-from ..unit.test_real_csvs import MOVIELENS, NO_GENRES, SMS, independent_rows
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
 
 YEAR = re.compile(r"\((\d{4})\)\s*$")  # MovieLens: "the year of release in parentheses"
 

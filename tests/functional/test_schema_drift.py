@@ -14,6 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from emulators.glue_jobs import after_preprocess
 from pipeline import layout, runs
 from pipeline.aws import Clients
@@ -23,6 +25,9 @@ from pipeline.events import ObjectCreated
 from pipeline.preprocess.handler import preprocess_object
 from pipeline.settings import Settings, replace
 from pipeline.transform.job import load_plan, run_steps
+
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
 
 REAL = Path(__file__).resolve().parents[1] / "corpus" / "real"
 POSTAL = REAL / "laposte_hexasmal_30-54_corse.csv"

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pipeline.aws import Clients
 from pipeline.catalog.crawler import crawl_dataset
 from pipeline.settings import replace
 from pipeline.transform.dag import plan
 from pipeline.transform.job import run_steps
 from pipeline.transform.sql import discover
+
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
 
 
 def _transforms(tmp_path: Path, **sql: str) -> Path:

@@ -24,6 +24,9 @@ from pipeline.aws import Clients
 from pipeline.ingest.watch import Outcome, RetryPolicy, Watcher, delivery_key
 from pipeline.settings import Settings, replace
 
+# Every test here takes a second or more on a 2-core machine: left out of the quick tier.
+pytestmark = pytest.mark.slow
+
 SETTLE_MS = 300
 
 

@@ -138,7 +138,7 @@ def spark_process_env(tmp_path: Path) -> dict[str, str]:
 @pytest.mark.slow
 @pytest.mark.spark
 def test_the_script_runs_as_glue_runs_it_and_a_failing_transform_fails_the_run(
-    spark_installed: None, clients: Clients, tmp_path: Path
+    clients: Clients, tmp_path: Path
 ) -> None:
     transforms = write(
         tmp_path / "transforms",
@@ -214,6 +214,7 @@ def test_the_script_runs_as_glue_runs_it_and_a_failing_transform_fails_the_run(
     ), "no scratch folders, checksum files or part files are left behind"
 
 
+@pytest.mark.slow
 def test_the_job_request_creates_a_glue_5_job(clients: Clients) -> None:
     settings = clients.settings
     steps, references = load_plan(settings)
@@ -260,7 +261,7 @@ def test_a_partitioned_table_gets_its_partition_columns_from_the_catalog(
 @pytest.mark.slow
 @pytest.mark.spark
 def test_the_spark_job_guards_the_same_formula_cells_as_the_duckdb_job(spark: SparkSession) -> None:
-    from tests.unit.test_transform_outputs import FORMULA_CELLS
+    from tests.unit.sql_cases import FORMULA_CELLS
 
     frame = spark.createDataFrame([(cell,) for cell in FORMULA_CELLS], "name string")
     guarded = [row["name"] for row in glue_runtime._csv_ready(frame, formula_guard=True).collect()]

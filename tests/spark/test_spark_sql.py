@@ -18,7 +18,7 @@ import sqlglot
 
 from pipeline.spark.functions import SPARK_FUNCTIONS, SPARK_VERSION
 from pipeline.spark.transpile import translate
-from tests.unit.test_spark_transpile import PORTS, PROBLEMS
+from tests.unit.sql_cases import PORTS, PROBLEMS
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

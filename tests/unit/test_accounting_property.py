@@ -10,31 +10,22 @@ import io
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.preprocess.clean import clean_csv
 from pipeline.preprocess.exceptions import UnreadableFile
 from pipeline.preprocess.handler import preprocess_file
-from pipeline.preprocess.rules import ColumnRule, Rules
-
-TOKENS = ["a", "Toy Story (1995)", "1", "x1", "2024-01-31", "NA", "-", " ", '"', '""', ",", ";", "\t", "|"]
-LINE_ENDS = ["\n", "\r\n", "\r"]
-RULES = Rules(columns=(ColumnRule("id", "int"), ColumnRule("day", "date", "null")))
-
-cells = st.lists(st.sampled_from(TOKENS), max_size=4).map("".join)
-lines = st.lists(cells, min_size=0, max_size=5).map(",".join)
-documents = st.tuples(
-    st.sampled_from(["id,title,day", "id;title;day", "title", '"id","ti,tle"', ""]),
-    st.lists(lines, max_size=25),
-    st.sampled_from(LINE_ENDS),
-).map(lambda parts: parts[2].join([parts[0], *parts[1]]))
+from pipeline.preprocess.rules import Rules
+from tests.unit.strategies import RULES, documents
 
 
 def read(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(documents, st.sampled_from([",", ";"]))
 def test_clean_accounts_for_every_record(text: str, delimiter: str) -> None:
@@ -52,6 +43,7 @@ def test_clean_accounts_for_every_record(text: str, delimiter: str) -> None:
     assert all(reason for _, _, reason, _ in rejected)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents, st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "utf-16"]), st.booleans())
 def test_whole_files_balance_after_deduplication(text: str, encoding: str, dedupe: bool) -> None:

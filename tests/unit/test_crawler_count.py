@@ -8,6 +8,7 @@ import io
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,6 +42,7 @@ cells = st.text(alphabet='ab ,"\n\u00e9', max_size=6)
 rows = st.lists(st.lists(cells, min_size=1, max_size=4), max_size=8)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(rows, st.sampled_from(["\n", "\r\n"]), st.sampled_from(READS), st.booleans(), st.integers(0, 3))
 def test_written_csv_is_counted_on_bytes_exactly(
@@ -54,6 +56,7 @@ def test_written_csv_is_counted_on_bytes_exactly(
     assert counted == csv_module_count(data), (data, counted)
 
 
+@pytest.mark.slow
 @settings(max_examples=600, deadline=None)
 @given(st.binary(max_size=40).map(lambda b: bytes(c for c in b if c in SOME_BYTES)), st.sampled_from(READS))
 def test_any_bytes_are_counted_exactly_or_left_to_the_csv_module(data: bytes, read_bytes: int) -> None:

@@ -57,6 +57,7 @@ def export(settings: Settings) -> dict[str, Any]:
     return template(settings, names, runtime="python3.12", architecture="arm64", glue=glue)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", ["aws", "localstack"])
 def test_cfn_lint_accepts_the_template(profile: str, tmp_path: Path) -> None:
     path = write_export(export(settings_for(profile)), tmp_path)
@@ -64,6 +65,7 @@ def test_cfn_lint_accepts_the_template(profile: str, tmp_path: Path) -> None:
     assert [str(match) for match in matches] == []
 
 
+@pytest.mark.slow
 def test_cfn_lint_is_not_silent() -> None:
     document = export(settings_for("aws"))
     document["Resources"]["PreprocessFunction"]["Properties"]["MemorySize"] = 1

@@ -29,8 +29,8 @@ from pipeline.preprocess.fastsql import WHITESPACE
 from pipeline.preprocess.handler import preprocess_file, preprocess_reference
 from pipeline.preprocess.rules import ColumnRule, Rules, load_rules
 from pipeline.settings import PACKAGED_RULES
-from tests.unit.test_accounting_property import RULES as ACCOUNTING_RULES
-from tests.unit.test_accounting_property import documents
+from tests.unit.strategies import RULES as ACCOUNTING_RULES
+from tests.unit.strategies import documents
 
 CORPUS = Path(__file__).parents[1] / "corpus" / "files"
 MOVIES = load_rules(PACKAGED_RULES, "movies")
@@ -201,6 +201,7 @@ def rich_documents(draw: st.DrawFn) -> str:
 ENCODINGS = ["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16"]
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents, st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "utf-16"]), st.booleans())
 def test_accounting_documents_give_the_same_result(text: str, encoding: str, dedupe: bool) -> None:
@@ -209,6 +210,7 @@ def test_accounting_documents_give_the_same_result(text: str, encoding: str, ded
     same(data, ACCOUNTING_RULES, key="k.csv")
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rich_documents(), st.sampled_from(ENCODINGS), st.sampled_from(range(len(RULE_SETS))))
 @example('id,title,genres\n1,"two\n\nlines (1995)",Drama\n2,x,y\n', "utf-8", 0)
@@ -220,6 +222,7 @@ def test_generated_documents_give_the_same_result(text: str, encoding: str, rule
     same(data, RULE_SETS[rules], key="movies/x.csv")
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rich_documents())
 def test_gzip_gives_the_same_result(text: str) -> None:
@@ -243,6 +246,7 @@ def test_lines_longer_than_the_reader_keeps_are_read_again_from_the_file() -> No
     assert result.counts is not None and result.counts[2] == 1
 
 
+@pytest.mark.slow
 def test_lines_of_megabytes() -> None:
     # Over DuckDB's default line limit, under the csv module's field limit (16 Mi characters).
     data = b"id,title,genres\n1,a,b\n2," + b"y" * (3 << 20) + b',c\n3,"' + b"z" * (5 << 20) + b'",d\n'
@@ -257,6 +261,7 @@ def test_duplicates_are_compared_cell_by_cell() -> None:
     assert result.counts is not None and result.counts[1] == 50
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("data", "declined"),
     [
@@ -291,6 +296,7 @@ def test_every_encoding_decision_matches() -> None:
     same(codecs.BOM_UTF16_LE + b"\x00\xd8" + "a,b\n".encode("utf-16-le"), MOVIES)  # broken UTF-16
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1995, 7])
 def test_a_generated_movie_file_gives_the_same_result(tmp_path: Path, seed: int) -> None:
     """The benchmark's generator (padding, duplicates, NA tokens, wrong widths, quoted newlines,
@@ -352,6 +358,7 @@ def test_what_the_text_pass_records_does_not_depend_on_read_size(text: str, enco
     assert prepared.ascii_whitespace == {c for c in ASCII_WHITESPACE if c in normalised}
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rich_documents(), st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]), st.sampled_from([1, 3, 64]))
 def test_tiny_reads_give_the_same_result(text: str, encoding: str, size: int) -> None:

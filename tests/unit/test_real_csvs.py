@@ -15,17 +15,7 @@ from pipeline.preprocess import fast
 from pipeline.preprocess.handler import preprocess_file, preprocess_reference
 from pipeline.preprocess.rules import load_rules
 from pipeline.settings import PACKAGED_RULES
-
-REAL = Path(__file__).parents[1] / "corpus" / "real"
-SMS = REAL / "sms-spam.csv"
-MOVIELENS = REAL / "movielens-movies.csv"
-NO_GENRES = "(no genres listed)"
-
-
-def independent_rows(path: Path, encoding: str) -> list[list[str]]:
-    """The file's records after its header, as Python's csv module reads them."""
-    with path.open(encoding=encoding, newline="") as handle:
-        return list(csv.reader(handle))[1:]
+from tests.real_files import MOVIELENS, NO_GENRES, SMS, independent_rows
 
 
 def lf(cell: str) -> str:

@@ -468,14 +468,9 @@ def test_as_env_resolves_relative_directories(tmp_path: Path, monkeypatch: pytes
 # --- settings that were once accepted wrongly -------------------------------------------------
 
 
-def test_set_profile_is_applied_or_refused(tmp_path: Path) -> None:
-    try:
-        settings = load_settings(
-            overrides={"profile": "aws"}, environ={}, config_path=write_toml(tmp_path, "")
-        )
-    except ConfigError:
-        return
-    assert settings.profile == "aws"
+def test_set_profile_is_refused_and_names_the_two_ways_to_choose_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"chosen with --profile or CSVPIPE_PROFILE, not --set"):
+        load_settings(overrides={"profile": "aws"}, environ={}, config_path=write_toml(tmp_path, ""))
 
 
 @pytest.mark.parametrize("name", ["raw_bucket", "region", "data_dir"])

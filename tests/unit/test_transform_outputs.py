@@ -13,6 +13,7 @@ from pipeline.settings import load_settings
 from pipeline.transform.dag import plan
 from pipeline.transform.job import CatalogInput, LocalInputs, run_local
 from pipeline.transform.sql import parse_transform
+from tests.unit.sql_cases import FORMULA_CELLS
 
 ROWS = "id,name\n1,Heat\n2,=HYPERLINK(1)\n3,Alien\n"
 
@@ -84,19 +85,6 @@ def test_a_large_result_keeps_its_order_in_the_csv(tmp_path: Path) -> None:
 def test_a_final_semicolon_and_comment_are_allowed(tmp_path: Path) -> None:
     csv, _, rows, _ = run(tmp_path, "SELECT id FROM movies ORDER BY id DESC; -- newest first\n/* done */\n")
     assert csv == "id\n3\n2\n1\n" and rows == 3
-
-
-# Formula-like cells and what the CSV must show; fullwidth signs (U+FF1D ...) are formulas to spreadsheets
-# with East Asian input too. Shared with the Spark job's test (tests/spark/test_glue_job.py).
-FORMULA_CELLS = {
-    "=1+1": "'=1+1",
-    "\uff1dSUM(A1)": "'\uff1dSUM(A1)",
-    "\uff0b1": "'\uff0b1",
-    "\uff0d1": "'\uff0d1",
-    "\uff20A1": "'\uff20A1",
-    "-5": "-5",  # a number, not a formula
-    "a\uff1db": "a\uff1db",  # only a leading sign counts
-}
 
 
 def test_fullwidth_formula_signs_are_neutralised_too(tmp_path: Path) -> None:

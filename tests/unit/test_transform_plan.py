@@ -167,6 +167,7 @@ def test_validating_a_transform_reads_no_file_and_installs_nothing(tmp_path: Pat
         assert leak not in message
 
 
+@pytest.mark.slow
 def test_planning_through_the_cli_goes_through_the_sandbox_too(tmp_path: Path) -> None:
     from tests.conftest import cli
 

@@ -120,11 +120,13 @@ def test_only_endpoint_faults_are_transient(error: Exception, transient: bool) -
     assert is_transient(error) is transient
 
 
+@pytest.mark.slow
 def test_retry_pauses_double_up_to_a_ceiling() -> None:
     policy = RetryPolicy(first_delay_s=1, max_delay_s=10)
     assert [policy.delay_s(tries) for tries in range(1, 7)] == [1, 2, 4, 8, 10, 10]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
 def test_a_file_open_for_writing_is_seen_and_a_read_only_or_closed_one_is_not(tmp_path: Path) -> None:
     written, read, closed = (tmp_path / name for name in ("written.csv", "read.csv", "closed.csv"))
