@@ -27,6 +27,9 @@ from pipeline.provision import provision
 from pipeline.settings import replace
 from tests.functional import bounded_targets
 
+# Each test here starts real processes and waits on them for a second or more: CI runs them.
+pytestmark = pytest.mark.slow
+
 # Crawling 100,000 columns took 19 s on this machine (most of it the catalog's API calls):
 # far over the few seconds a test allows it.
 WIDE_COLUMNS = 150_000

@@ -207,6 +207,7 @@ def invocation_record(bucket: str, key: str, etag: str, error: dict[str, str]) -
     )
 
 
+@pytest.mark.slow
 def test_a_deployed_pipelines_dead_letters_are_the_functions_failed_invocations(
     emulator: Any, tmp_path: Path, unique: str
 ) -> None:

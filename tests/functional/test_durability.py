@@ -22,6 +22,9 @@ from emulators.journal import iter_records
 from pipeline.aws import Clients
 from tests.conftest import free_port, make_settings
 
+# Each test here starts real processes and waits on them for a second or more: CI runs them.
+pytestmark = pytest.mark.slow
+
 MB = 1024 * 1024
 
 

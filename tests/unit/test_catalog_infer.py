@@ -234,6 +234,7 @@ def test_files_without_a_header_among_headed_ones_are_noted() -> None:
     assert table.notes and "b.csv" in table.notes[0]
 
 
+@pytest.mark.slow
 def test_a_very_wide_file_is_merged_in_linear_time() -> None:
     # 60,000 columns: 27 s when each column's name was looked up in every file's tuple of names.
     width = 60_000

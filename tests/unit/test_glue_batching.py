@@ -125,6 +125,7 @@ def test_a_batch_the_endpoint_failed_is_tried_again_a_bounded_number_of_times(tm
     assert glue.next_batch(never) == []
 
 
+@pytest.mark.slow
 def test_a_batch_failing_on_an_unreachable_endpoint_is_submitted_again_not_recorded(tmp_path: Path) -> None:
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
