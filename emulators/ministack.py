@@ -182,17 +182,9 @@ def state_path(settings: Settings) -> Path:
 
 def read_state(settings: Settings) -> dict[str, Any] | None:
     """The detached MiniStack's state, or None when none runs (a stale file is removed)."""
-    from emulators.stack import _alive
+    from emulators.stack import read_live_state
 
-    path = state_path(settings)
-    try:
-        state = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    if not _alive(int(state.get("pid", 0))):
-        path.unlink(missing_ok=True)
-        return None
-    return dict(state)
+    return read_live_state(state_path(settings))
 
 
 def start_detached(settings: Settings) -> dict[str, Any]:

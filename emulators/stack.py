@@ -64,17 +64,27 @@ def _alive(pid: int) -> bool:
     return not _is_zombie(pid)
 
 
-def read_state(settings: Settings) -> dict[str, Any] | None:
-    """The running stack's state, or None when none runs (a stale file is removed)."""
-    path = state_path(settings)
+def read_live_state(path: Path) -> dict[str, Any] | None:
+    """The JSON state file at ``path`` of a process that still runs (its ``pid``), or None when
+    there is none or it is stale (a stale file is removed)."""
     try:
         state = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return None
     if not _alive(int(state.get("pid", 0))):
         path.unlink(missing_ok=True)
-        end_leftovers(settings)  # a stack that died without stopping what it started
         return None
+    return dict(state)
+
+
+def read_state(settings: Settings) -> dict[str, Any] | None:
+    """The running stack's state, or None when none runs (a stale file is removed, and what
+    that dead stack started is ended)."""
+    path = state_path(settings)
+    stale = path.exists()
+    state = read_live_state(path)
+    if state is None and stale:
+        end_leftovers(settings)  # a stack that died without stopping what it started
     return state
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.soak import children_of
 from emulators import leftovers, stack
 from emulators.aws_emulator import is_ready
 from pipeline import layout
@@ -83,22 +84,6 @@ def test_ctrl_c_stops_the_stack_cleanly_and_saves_what_was_written(tmp_path: Pat
         s3 = Clients(stack.settings).s3
         body = s3.get_object(Bucket=stack.settings.raw_bucket, Key="kept/kept.csv")["Body"].read()
         assert body == b"id\n1\n"
-
-
-def children_of(pid: int, needle: bytes) -> list[int]:
-    """The processes whose parent is ``pid`` and whose command line holds ``needle``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (proc / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == pid and needle in cmdline:
-            found.append(int(proc.name))
-    return found
 
 
 def running(pid: int) -> bool:
