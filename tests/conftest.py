@@ -117,6 +117,17 @@ def make_settings(data_dir: Path, port: int, **overrides: str) -> Settings:
     return load_settings(environ=environ, overrides=overrides, config_path=None)
 
 
+@pytest.fixture(autouse=True)
+def _keep_the_main_module() -> Iterator[None]:
+    """Streamlit's AppTest runs the dashboard as ``__main__`` and leaves it in ``sys.modules``.
+    A process started afterwards by multiprocessing's forkserver (the Glue stand-in's bounded
+    crawls and transforms) would then run the dashboard script as its main module and die. A
+    real process never swaps its main module: every test ends with the one it started with."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsEmulator]:
     """A real moto server for the session, on a free port."""
