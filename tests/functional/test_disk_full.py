@@ -22,7 +22,7 @@ from emulators.stack import function_config
 from pipeline import layout, runs
 from pipeline.aws import Clients
 from tests.conftest import SAMPLE
-from tests.functional.helpers import s3_event
+from tests.functional.helpers import as_unprivileged_user, s3_event
 
 # Every test here takes a second or more on a 2-core machine: left out of the quick tier.
 pytestmark = pytest.mark.slow
@@ -96,11 +96,6 @@ def test_a_full_lambda_tmp_is_a_failed_run_with_its_fix_and_the_next_file_goes_t
         function.stop()
 
 
-def _as_unprivileged_user() -> list[str]:
-    """Root reads any folder whatever its mode: as root, the watcher runs as nobody instead."""
-    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
-
-
 def test_an_unreadable_watched_folder_is_a_clear_error_and_its_files_stay(clients: Clients) -> None:
     settings = clients.settings
     base = Path(tempfile.mkdtemp(prefix="csvpipe-inbox-"))
@@ -120,7 +115,7 @@ def test_an_unreadable_watched_folder_is_a_clear_error_and_its_files_stay(client
             "CSVPIPE_WATCH_SETTLE_MS": "50",
         }
         done = subprocess.run(
-            [*_as_unprivileged_user(), sys.executable, "-m", "pipeline.cli", "watch", "--once", str(base)],
+            [*as_unprivileged_user(), sys.executable, "-m", "pipeline.cli", "watch", "--once", str(base)],
             capture_output=True,
             text=True,
             env=env,

@@ -23,6 +23,7 @@ import pytest
 from pipeline.aws import Clients
 from pipeline.ingest.watch import Outcome, RetryPolicy, Watcher, delivery_key
 from pipeline.settings import Settings, replace
+from tests.functional.helpers import as_unprivileged_user
 
 # Every test here takes a second or more on a 2-core machine: left out of the quick tier.
 pytestmark = pytest.mark.slow
@@ -310,10 +311,9 @@ def test_an_unreadable_file_moves_to_failed_with_its_reason(clients: Clients) ->
             "HOME": str(base),
             "CSVPIPE_WATCH_SETTLE_MS": "50",
         }
-        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
         command = [sys.executable, "-m", "pipeline.cli", "watch", "--once", str(base)]
         done = subprocess.run(
-            [*(as_nobody if os.geteuid() == 0 else []), *command],
+            [*as_unprivileged_user(), *command],
             capture_output=True,
             text=True,
             env=env,
